@@ -1,0 +1,1 @@
+//! End-to-end tests: the real `updraft` binary, real instances, loopback only.

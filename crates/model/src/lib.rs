@@ -1,0 +1,36 @@
+//! updraft's vocabulary: the resource types of the AWS web tier (subnets, load balancers, target
+//! groups, listeners, launch templates, auto scaling groups), ids, time, instance types, and the
+//! validation rules and defaults AWS and the Terraform AWS provider apply to them.
+//!
+//! What this crate is not: it reads no files, opens no sockets, spawns nothing and reads no clock.
+//! `config` produces a [`Stack`] from HCL; `scaling` and `proxy` consume it; `server` persists it.
+//! Every type that crosses a crate boundary lives here so that the layering stays a tree.
+//!
+//! Naming follows AWS: a newcomer should find any concept by its AWS name
+//! ([`AutoScalingGroup`], [`TargetGroup`], [`LifecycleState::InService`], …).
+
+pub mod autoscaling;
+pub mod health;
+pub mod ids;
+pub mod instance_type;
+pub mod load_balancer;
+pub mod network;
+pub mod stack;
+pub mod time;
+pub mod validate;
+
+pub use autoscaling::{
+    AutoScalingGroup, HealthCheckType, LaunchTemplate, LaunchTemplateRef, LaunchTemplateVersion,
+    LifecycleState, TerminationPolicy,
+};
+pub use health::{TargetHealth, TargetHealthReason, TargetHealthState};
+pub use ids::{InstanceId, ResourceAddress};
+pub use instance_type::InstanceType;
+pub use load_balancer::{
+    Action, HealthCheck, HealthCheckPort, Listener, LoadBalancer, LoadBalancerType, Matcher,
+    Protocol, TargetGroup, TargetGroupAttachment, TargetType, WeightedTargetGroup,
+};
+pub use network::{AvailabilityZone, Subnet};
+pub use stack::{Location, RecordedResource, SourceMap, Stack};
+pub use time::Timestamp;
+pub use validate::Violation;

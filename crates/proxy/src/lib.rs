@@ -1,0 +1,1 @@
+//! The data plane: listeners, target groups, health checks, balancing, served from an atomically swapped snapshot.
