@@ -1,1 +1,49 @@
-//! The data plane: listeners, target groups, health checks, balancing, served from an atomically swapped snapshot.
+//! The data plane of updraft's Application Load Balancer: listeners, target groups, health
+//! checks and balancing, served from a routing snapshot swapped atomically.
+//!
+//! The control plane builds a [`Snapshot`] (plain data) and calls [`DataPlane::apply`]; it reads
+//! target health back with [`DataPlane::target_health`]. Requests flow
+//! `listener` → `l7::forward` (route → pick target → forward → respond) → target.
+//!
+//! Invariants:
+//! - **the data plane never awaits the control plane**: each request loads the current routing
+//!   table from an `ArcSwap` and never takes a lock `apply` holds; health reads are atomics and a
+//!   short std mutex;
+//! - per-target runtime state (health, requests in flight) lives in `target::TargetRuntime`,
+//!   outside the snapshot, so swapping snapshots neither resets health nor loses counts;
+//! - health verdicts come from the pure state machine in [`health::state`]; the checker task is
+//!   a thin shell around it.
+//!
+//! What this crate is not (yet): TLS, listener rules, stickiness, least outstanding requests,
+//! slow start, WebSocket/upgrade, gRPC-aware behaviour, L4 (NLB) and metrics. It reads no clock
+//! except tokio's, and decides nothing about instances: draining and registration come in the
+//! snapshot.
+
+mod balance;
+mod error;
+pub mod health;
+mod l7;
+mod listener;
+mod plane;
+mod routing;
+mod snapshot;
+mod target;
+
+use std::net::SocketAddr;
+
+pub use error::ApplyError;
+pub use plane::{DataPlane, DataPlaneOptions};
+pub use snapshot::{ListenerConfig, Snapshot, TargetConfig, TargetGroupConfig};
+
+/// One registered target as `DescribeTargetHealth` would show it, plus live load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetHealthReport {
+    /// Target group key.
+    pub target_group: String,
+    pub target_id: String,
+    pub addr: SocketAddr,
+    pub availability_zone: Option<model::AvailabilityZone>,
+    pub health: model::TargetHealth,
+    /// Requests sent to this target whose response has not finished streaming.
+    pub in_flight: u64,
+}

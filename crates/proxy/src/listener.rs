@@ -1,0 +1,306 @@
+//! Listeners: bind, accept, and serve each connection with hyper (HTTP/1.1 keep-alive and h2c
+//! prior knowledge on the same port), closing connections that stay idle.
+//!
+//! Invariants:
+//! - binding is separate from serving, so `apply` can bind every new listener before it starts
+//!   any (all-or-nothing);
+//! - stopping a listener closes its socket at once; its connections finish the requests in
+//!   flight (graceful shutdown), then close.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use socket2::{Domain, Socket, Type};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+use crate::ApplyError;
+use crate::l7::forward::{self, ConnInfo};
+use crate::plane::Shared;
+
+/// Pending connections the kernel queues before `accept`.
+const BACKLOG: i32 = 1024;
+
+/// A bound socket, not yet served.
+#[derive(Debug)]
+pub(crate) struct Bound {
+    bind: SocketAddr,
+    pub(crate) local_addr: SocketAddr,
+    listener: TcpListener,
+}
+
+/// Binds `addr` for listener `key`, ready to be served.
+pub(crate) fn bind(key: &str, addr: SocketAddr) -> Result<Bound, ApplyError> {
+    let err = |source: io::Error| ApplyError::Bind {
+        listener: key.to_owned(),
+        addr,
+        source,
+    };
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(err)?;
+    // Lets a restarted updraft rebind while old connections sit in TIME_WAIT. On Linux it does
+    // not let two sockets listen on one port, so a port in use still fails here.
+    socket.set_reuse_address(true).map_err(err)?;
+    socket.set_nonblocking(true).map_err(err)?;
+    socket.bind(&addr.into()).map_err(err)?;
+    socket.listen(BACKLOG).map_err(err)?;
+    let listener = TcpListener::from_std(socket.into()).map_err(err)?;
+    let local_addr = listener.local_addr().map_err(err)?;
+    Ok(Bound {
+        bind: addr,
+        local_addr,
+        listener,
+    })
+}
+
+/// A listener being served.
+#[derive(Debug)]
+pub(crate) struct RunningListener {
+    /// The configured bind address (port 0 stays 0 here).
+    pub(crate) bind: SocketAddr,
+    pub(crate) local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RunningListener {
+    /// Stops accepting and lets connections finish; the returned task ends when they have.
+    pub(crate) fn stop(self) -> JoinHandle<()> {
+        let _ = self.stop.send(true);
+        self.task
+    }
+}
+
+/// Starts serving a bound listener.
+pub(crate) fn spawn(key: &str, bound: Bound, shared: Arc<Shared>) -> RunningListener {
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(accept_loop(
+        key.to_owned(),
+        bound.listener,
+        bound.local_addr,
+        shared,
+        stopped,
+    ));
+    RunningListener {
+        bind: bound.bind,
+        local_addr: bound.local_addr,
+        stop,
+        task,
+    }
+}
+
+async fn accept_loop(
+    key: String,
+    listener: TcpListener,
+    local: SocketAddr,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    let conn_stopped = stopped.clone();
+    loop {
+        tokio::select! {
+            () = until_stopped(&mut stopped) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, client)) => {
+                    let info = Arc::new(ConnInfo {
+                        listener: key.clone(),
+                        client,
+                        local,
+                    });
+                    connections.spawn(serve_connection(stream, info, Arc::clone(&shared), conn_stopped.clone()));
+                }
+                Err(e) => {
+                    // Usually EMFILE: back off briefly instead of spinning.
+                    tracing::warn!(listener = %key, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    tracing::debug!(listener = %key, open = connections.len(), "listener stopped; draining connections");
+    while connections.join_next().await.is_some() {}
+}
+
+/// Resolves when the listener is told to stop (or its owner is gone).
+async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
+    // The borrowed value is dropped here, before any other await (it is not Send).
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+/// The HTTP server settings every listener connection uses.
+pub(crate) fn server_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Timers make hyper's header read timeout (slowloris protection) effective.
+    builder.http1().timer(TokioTimer::new());
+    builder.http2().timer(TokioTimer::new());
+    builder
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    info: Arc<ConnInfo>,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let activity = Arc::new(Activity::new());
+    let io = TokioIo::new(IdleIo {
+        inner: stream,
+        activity: Arc::clone(&activity),
+    });
+    let svc_shared = Arc::clone(&shared);
+    let service =
+        service_fn(move |req| forward::serve(Arc::clone(&svc_shared), Arc::clone(&info), req));
+    let conn = shared.server.serve_connection(io, service);
+    let mut conn = std::pin::pin!(conn);
+    let idle_timeout = shared.options.idle_timeout;
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        () = until_stopped(&mut stopped) => {}
+        _ = activity.idle_for(idle_timeout) => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
+}
+
+/// When bytes last moved on a connection, in ms since the connection started.
+#[derive(Debug)]
+struct Activity {
+    start: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = Instant::now()
+            .saturating_duration_since(self.start)
+            .as_millis();
+        self.last_ms
+            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Resolves once no byte has moved for `timeout` (ALB's idle timeout).
+    async fn idle_for(&self, timeout: Duration) {
+        loop {
+            let last = self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+            let deadline = last + timeout;
+            if Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep_until(deadline).await;
+        }
+    }
+}
+
+/// A stream that records activity on every read and write that moves bytes.
+struct IdleIo {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for IdleIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.activity.touch();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for IdleIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.touch();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.touch();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_port_in_use_fails_to_bind_with_names() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        let err = bind("web", addr).unwrap_err();
+        assert!(
+            matches!(err, ApplyError::Bind { ref listener, addr: a, .. } if listener == "web" && a == addr)
+        );
+        assert!(err.to_string().contains(&addr.to_string()), "{err}");
+    }
+
+    #[tokio::test]
+    async fn idle_resolves_only_after_quiet_time() {
+        let a = Activity::new();
+        let quick = tokio::time::timeout(
+            Duration::from_millis(20),
+            a.idle_for(Duration::from_millis(200)),
+        )
+        .await;
+        assert!(quick.is_err(), "not idle yet");
+        let started = Instant::now();
+        a.touch();
+        a.idle_for(Duration::from_millis(50)).await;
+        assert!(started.elapsed() >= Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,260 @@
+//! [`DataPlane`]: the handle the control plane drives. `apply` turns a [`Snapshot`] into bound
+//! listeners, running health checks and a published routing table; reads are lock-free.
+//!
+//! Invariants:
+//! - `apply` calls are serialised by an async mutex that only the control plane touches; the
+//!   request path never takes it;
+//! - `apply` is all-or-nothing: validation and every new bind happen before anything changes;
+//! - per-target runtime state is keyed by (target group, target id) and survives `apply` as long
+//!   as the target keeps its address.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hyper_util::rt::TokioExecutor;
+use hyper_util::server::conn::auto;
+use tokio::task::JoinHandle;
+
+use crate::health::checker::{self, HealthTask, Probe};
+use crate::l7::forward::{self, UpstreamClient};
+use crate::listener::{self, RunningListener};
+use crate::routing::{self, Activity, Routing};
+use crate::snapshot::Snapshot;
+use crate::target::TargetRuntime;
+use crate::{ApplyError, TargetHealthReport};
+
+/// Tunables of the data plane. The defaults are ALB's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataPlaneOptions {
+    /// A client connection on which no byte moves for this long is closed, and a target that
+    /// sends no response for this long gets the request answered with 504. ALB default: 60 s
+    /// (the load balancer's `idle_timeout`, which `ListenerConfig` does not carry yet).
+    pub idle_timeout: Duration,
+    /// Time allowed to open a TCP connection to a target before answering 504. ALB: 10 s.
+    pub connect_timeout: Duration,
+}
+
+impl Default for DataPlaneOptions {
+    fn default() -> Self {
+        DataPlaneOptions {
+            idle_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What every request task shares.
+pub(crate) struct Shared {
+    pub(crate) routing: ArcSwap<Routing>,
+    pub(crate) client: UpstreamClient,
+    pub(crate) options: DataPlaneOptions,
+    pub(crate) server: auto::Builder<TokioExecutor>,
+}
+
+/// The running data plane. Cloning gives another handle to the same one; dropping the last
+/// handle stops listeners and health checks.
+#[derive(Clone)]
+pub struct DataPlane {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    control: tokio::sync::Mutex<Control>,
+}
+
+/// State only `apply` and `shutdown` touch.
+#[derive(Default)]
+struct Control {
+    listeners: HashMap<String, RunningListener>,
+    targets: HashMap<(String, String), TargetSlot>,
+    /// Listeners stopped by `apply` whose connections are still finishing.
+    stopping: Vec<JoinHandle<()>>,
+}
+
+struct TargetSlot {
+    runtime: Arc<TargetRuntime>,
+    /// Running while the target is checked; dropping it stops the checks.
+    checks: Option<HealthTask>,
+}
+
+impl Default for DataPlane {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for DataPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataPlane")
+            .field("listeners", &self.listener_addrs())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DataPlane {
+    /// A data plane serving nothing yet, with ALB's default timeouts.
+    pub fn new() -> DataPlane {
+        Self::with_options(DataPlaneOptions::default())
+    }
+
+    pub fn with_options(options: DataPlaneOptions) -> DataPlane {
+        let shared = Shared {
+            routing: ArcSwap::from_pointee(Routing::default()),
+            client: forward::upstream_client(options.connect_timeout),
+            options,
+            server: listener::server_builder(),
+        };
+        DataPlane {
+            inner: Arc::new(Inner {
+                shared: Arc::new(shared),
+                control: tokio::sync::Mutex::new(Control::default()),
+            }),
+        }
+    }
+
+    /// Binds listeners that are new, stops listeners that are gone (in-flight requests on them
+    /// finish), swaps the routing snapshot, starts/stops health checks for targets.
+    /// All-or-nothing: if the snapshot is invalid or any new listener cannot bind, nothing
+    /// changes and the error says which listener and address.
+    pub async fn apply(&self, snapshot: Snapshot) -> Result<(), ApplyError> {
+        snapshot.validate()?;
+        let mut guard = self.inner.control.lock().await;
+        let control = &mut *guard;
+
+        // 1. Bind every new (or moved) listener. On error the sockets bound so far close here.
+        let mut fresh = Vec::new();
+        for l in &snapshot.listeners {
+            let running = control.listeners.get(&l.key);
+            if running.is_none_or(|r| r.bind != l.bind) {
+                fresh.push((l.key.clone(), listener::bind(&l.key, l.bind)?));
+            }
+        }
+        // Nothing below can fail.
+
+        // 2. Carry runtime state over, create it for new targets, start and stop checks.
+        let used = snapshot.used_target_groups();
+        let mut targets = HashMap::new();
+        for tg in &snapshot.target_groups {
+            let key = tg.spec.key.as_str();
+            let hc = &tg.spec.health_check;
+            for t in &tg.targets {
+                let id = (key.to_owned(), t.id.clone());
+                let mut slot = match control.targets.remove(&id) {
+                    Some(slot) if slot.runtime.addr == t.addr => slot,
+                    _ => TargetSlot {
+                        runtime: TargetRuntime::new(key, &t.id, t.addr),
+                        checks: None,
+                    },
+                };
+                let activity = Activity::of(used.contains(key), hc.enabled, t.draining);
+                let wanted = (activity == Activity::Checked).then(|| Probe::new(hc, t.addr));
+                slot.checks = match (slot.checks.take(), wanted) {
+                    (_, None) => None,
+                    (Some(task), Some(probe)) if task.probe == probe => Some(task),
+                    // New settings: restart the timer, keep the verdict and counters.
+                    (Some(_), Some(probe)) => {
+                        Some(checker::spawn(Arc::clone(&slot.runtime), probe))
+                    }
+                    // Checked again after a pause (or for the first time): start from `initial`.
+                    (None, Some(probe)) => {
+                        slot.runtime.reset_health();
+                        Some(checker::spawn(Arc::clone(&slot.runtime), probe))
+                    }
+                };
+                targets.insert(id, slot);
+            }
+        }
+        // Targets no longer registered: dropping their slots stops their checks. Requests in
+        // flight to them keep their runtime alive until they finish.
+        control.targets = targets;
+
+        // 3. Publish the routing table.
+        let local_addr = |key: &str| {
+            fresh
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, b)| b.local_addr)
+                .or_else(|| control.listeners.get(key).map(|r| r.local_addr))
+        };
+        let routing = routing::compile(
+            &snapshot,
+            |group, id| {
+                let slot = &control.targets[&(group.to_owned(), id.to_owned())];
+                Arc::clone(&slot.runtime)
+            },
+            |l| local_addr(&l.key).unwrap_or(l.bind),
+        );
+        self.inner.shared.routing.store(Arc::new(routing));
+
+        // 4. Stop listeners that are gone or moved; serve the new ones.
+        let wanted: HashMap<&str, SocketAddr> = snapshot
+            .listeners
+            .iter()
+            .map(|l| (l.key.as_str(), l.bind))
+            .collect();
+        let running = std::mem::take(&mut control.listeners);
+        for (key, l) in running {
+            if wanted.get(key.as_str()) == Some(&l.bind) {
+                control.listeners.insert(key, l);
+            } else {
+                tracing::info!(listener = %key, addr = %l.local_addr, "stopping listener");
+                control.stopping.push(l.stop());
+            }
+        }
+        for (key, bound) in fresh {
+            tracing::info!(listener = %key, addr = %bound.local_addr, "listening");
+            let running = listener::spawn(&key, bound, Arc::clone(&self.inner.shared));
+            control.listeners.insert(key, running);
+        }
+        control.stopping.retain(|task| !task.is_finished());
+        Ok(())
+    }
+
+    /// Every registered target of every target group with its health, the number of requests
+    /// in flight to it, and its AZ, in snapshot order. Non-blocking.
+    pub fn target_health(&self) -> Vec<TargetHealthReport> {
+        let routing = self.inner.shared.routing.load();
+        routing.targets.iter().map(|t| t.report()).collect()
+    }
+
+    /// Bound listener addresses, in snapshot order (useful when a listener binds port 0).
+    pub fn listener_addrs(&self) -> Vec<(String, SocketAddr)> {
+        self.inner.shared.routing.load().listener_addrs.clone()
+    }
+
+    /// Stops all listeners and health checks; waits (bounded by `grace`) for in-flight requests,
+    /// then closes whatever is left. The data plane can be given a new snapshot afterwards.
+    pub async fn shutdown(&self, grace: Duration) {
+        let mut control = self.inner.control.lock().await;
+        for slot in control.targets.values_mut() {
+            slot.checks = None;
+        }
+        let mut tasks: Vec<JoinHandle<()>> =
+            control.listeners.drain().map(|(_, l)| l.stop()).collect();
+        tasks.append(&mut control.stopping);
+        let aborts: Vec<_> = tasks.iter().map(JoinHandle::abort_handle).collect();
+        let drained = tokio::time::timeout(grace, async {
+            for task in tasks {
+                let _ = task.await;
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                ?grace,
+                "in-flight requests outlived the shutdown grace; closing them"
+            );
+            // Aborting a listener task drops its connections.
+            aborts.iter().for_each(|a| a.abort());
+        }
+        control.targets.clear();
+        self.inner
+            .shared
+            .routing
+            .store(Arc::new(Routing::default()));
+    }
+}
