@@ -1,1 +1,19 @@
-//! Pure Auto Scaling decisions: capacity, launches, replacements, terminations, AZ balance. No I/O, no clock.
+//! Pure Auto Scaling decisions.
+//!
+//! Every decision an auto scaling group makes — how many instances to launch and where, which
+//! Pending instance goes InService, which instance is unhealthy and must be replaced, which one
+//! to terminate on scale-in, when a failing launch may be retried — is a function of
+//! `(spec, state, observed, now)` that returns [`asg::Decision`]: actions, each with the
+//! AWS-style cause that explains it, plus the group's next state.
+//!
+//! What this crate is not: it launches nothing, reads no clock and does no I/O (it has no async
+//! runtime to do it with). `server` gathers the inputs and carries out the actions. Because time
+//! is an input, a day of scaling behaviour is tested in milliseconds.
+
+pub mod asg;
+pub mod backoff;
+pub mod cause;
+pub mod placement;
+pub mod termination;
+
+pub use asg::{Action, Decision, GroupState, InstanceView, Observed, ProcessState, decide};

@@ -1,0 +1,160 @@
+//! Which instance to terminate on scale-in.
+//!
+//! AWS's order: availability-zone balance first (the zone with the most instances that has at
+//! least one instance not protected from scale-in), then the group's termination policies in
+//! list order, each narrowing the candidates. `Default` is: instances on an outdated launch
+//! template version first, then the one closest to its next billing hour, then a tie-break —
+//! random on AWS, the lowest instance id here so that decisions replay exactly.
+
+use std::collections::BTreeMap;
+
+use model::{AvailabilityZone, InstanceId, TerminationPolicy, Timestamp};
+
+/// What termination needs to know about one candidate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub id: InstanceId,
+    pub availability_zone: AvailabilityZone,
+    pub launched_at: Timestamp,
+    pub launch_template_version: u32,
+    pub protected_from_scale_in: bool,
+}
+
+/// Picks one instance to terminate, or `None` when every candidate is protected.
+pub fn select(
+    candidates: &[Candidate],
+    policies: &[TerminationPolicy],
+    current_template_version: u32,
+    now: Timestamp,
+) -> Option<InstanceId> {
+    let unprotected: Vec<&Candidate> = candidates
+        .iter()
+        .filter(|c| !c.protected_from_scale_in)
+        .collect();
+    if unprotected.is_empty() {
+        return None;
+    }
+    // 1. AZ balance: the zone with the most instances (protected ones count toward the zone's
+    //    size) among zones that have an unprotected instance. Ties: zone name order.
+    let mut per_zone: BTreeMap<&AvailabilityZone, usize> = BTreeMap::new();
+    for c in candidates {
+        *per_zone.entry(&c.availability_zone).or_default() += 1;
+    }
+    let zone = unprotected
+        .iter()
+        .map(|c| &c.availability_zone)
+        .max_by(|a, b| per_zone[a].cmp(&per_zone[b]).then_with(|| b.cmp(a)))?;
+    let mut pool: Vec<&Candidate> = unprotected
+        .into_iter()
+        .filter(|c| &c.availability_zone == zone)
+        .collect();
+
+    // 2. Policies in order; Default is always applied last.
+    let default = [TerminationPolicy::Default];
+    for policy in policies.iter().chain(default.iter()) {
+        pool = narrow(pool, *policy, current_template_version, now);
+        if pool.len() == 1 {
+            break;
+        }
+    }
+    pool.into_iter().map(|c| c.id.clone()).min()
+}
+
+fn narrow(
+    pool: Vec<&Candidate>,
+    policy: TerminationPolicy,
+    current_version: u32,
+    now: Timestamp,
+) -> Vec<&Candidate> {
+    let keep_min = |key: &dyn Fn(&Candidate) -> i64| {
+        let best = pool.iter().map(|c| key(c)).min().unwrap_or(0);
+        pool.iter()
+            .copied()
+            .filter(|c| key(c) == best)
+            .collect::<Vec<_>>()
+    };
+    match policy {
+        TerminationPolicy::OldestInstance => keep_min(&|c| c.launched_at.as_millis()),
+        TerminationPolicy::NewestInstance => keep_min(&|c| -c.launched_at.as_millis()),
+        TerminationPolicy::OldestLaunchTemplate => keep_min(&|c| outdated_rank(c, current_version)),
+        TerminationPolicy::ClosestToNextInstanceHour => keep_min(&|c| millis_to_next_hour(c, now)),
+        TerminationPolicy::Default => {
+            let pool = keep_min(&|c| outdated_rank(c, current_version));
+            let best = pool
+                .iter()
+                .map(|c| millis_to_next_hour(c, now))
+                .min()
+                .unwrap_or(0);
+            pool.into_iter()
+                .filter(|c| millis_to_next_hour(c, now) == best)
+                .collect()
+        }
+    }
+}
+
+/// Instances on another template version rank first (0), then older versions of the current
+/// template by version number; the current version ranks last.
+fn outdated_rank(c: &Candidate, current_version: u32) -> i64 {
+    if c.launch_template_version == current_version {
+        i64::MAX
+    } else {
+        i64::from(c.launch_template_version)
+    }
+}
+
+fn millis_to_next_hour(c: &Candidate, now: Timestamp) -> i64 {
+    let age = now.as_millis() - c.launched_at.as_millis();
+    3_600_000 - age.rem_euclid(3_600_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(id: u128, zone: &str, launched_s: i64, version: u32) -> Candidate {
+        Candidate {
+            id: InstanceId::from_bits(id),
+            availability_zone: AvailabilityZone::new(zone),
+            launched_at: Timestamp::from_secs(launched_s),
+            launch_template_version: version,
+            protected_from_scale_in: false,
+        }
+    }
+
+    #[test]
+    fn az_balance_comes_first() {
+        let pool = [c(1, "a", 0, 1), c(2, "b", 0, 1), c(3, "b", 10, 1)];
+        let now = Timestamp::from_secs(100);
+        let chosen = select(&pool, &[TerminationPolicy::Default], 1, now).unwrap();
+        assert!(chosen == pool[1].id || chosen == pool[2].id);
+    }
+
+    #[test]
+    fn default_prefers_outdated_template_then_closest_to_next_hour() {
+        let now = Timestamp::from_secs(3500);
+        let pool = [c(1, "a", 0, 1), c(2, "a", 3000, 2), c(3, "a", 100, 2)];
+        assert_eq!(select(&pool, &[], 2, now).unwrap(), pool[0].id);
+        // All current: i-1 is gone; instance launched at 0 s is 100 s from its hour.
+        let pool = [c(2, "a", 3000, 2), c(3, "a", 0, 2)];
+        assert_eq!(select(&pool, &[], 2, now).unwrap(), pool[1].id);
+    }
+
+    #[test]
+    fn oldest_and_newest_policies() {
+        let now = Timestamp::from_secs(10_000);
+        let pool = [c(1, "a", 50, 1), c(2, "a", 10, 1), c(3, "a", 90, 1)];
+        let oldest = select(&pool, &[TerminationPolicy::OldestInstance], 1, now);
+        let newest = select(&pool, &[TerminationPolicy::NewestInstance], 1, now);
+        assert_eq!(oldest.unwrap(), pool[1].id);
+        assert_eq!(newest.unwrap(), pool[2].id);
+    }
+
+    #[test]
+    fn protected_instances_are_never_chosen() {
+        let mut pool = [c(1, "a", 0, 1), c(2, "b", 0, 1)];
+        pool[0].protected_from_scale_in = true;
+        assert_eq!(select(&pool, &[], 1, Timestamp::EPOCH).unwrap(), pool[1].id);
+        pool[1].protected_from_scale_in = true;
+        assert_eq!(select(&pool, &[], 1, Timestamp::EPOCH), None);
+    }
+}
