@@ -2,333 +2,23 @@
 //! `DataPlane`, real clients (HTTP/1.1, raw TCP, h2c). Every test is bounded in time and stops
 //! what it started.
 
+mod support;
+
 use std::collections::HashMap;
-use std::convert::Infallible;
-use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode, Version};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
+use http::{StatusCode, Version};
+use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use model::{
-    Action, AvailabilityZone, HealthCheck, Protocol, TargetHealthReason, TargetHealthState,
-    TargetType, WeightedTargetGroup,
-};
-use proxy::{
-    ApplyError, DataPlane, DataPlaneOptions, ListenerConfig, Snapshot, TargetConfig,
-    TargetGroupConfig,
-};
+use hyper_util::rt::TokioExecutor;
+use model::{AvailabilityZone, TargetHealthReason, TargetHealthState};
+use proxy::{ApplyError, DataPlane, DataPlaneOptions, Snapshot};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::net::TcpStream;
 
-const TEST_LIMIT: Duration = Duration::from_secs(30);
-
-/// Runs a test body with a hard time limit.
-async fn bounded<F: Future<Output = ()>>(body: F) {
-    tokio::time::timeout(TEST_LIMIT, body)
-        .await
-        .expect("test exceeded its time limit");
-}
-
-/// Polls `cond` every 20 ms until it holds; panics with `what` after 10 s.
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-// === Backends ===
-
-/// A small hyper server that answers with its own name.
-///
-/// `/health` answers the status set with [`Backend::set_health`]; `/slow?<ms>` waits first;
-/// `/headers` lists the request headers it received (and adds hop-by-hop headers to its
-/// response); anything else answers the name. Non-health requests are counted.
-struct Backend {
-    name: String,
-    addr: SocketAddr,
-    health: Arc<AtomicU16>,
-    hits: Arc<AtomicUsize>,
-    probes: Arc<AtomicUsize>,
-    server: JoinHandle<()>,
-}
-
-impl Backend {
-    async fn start(name: &str) -> Backend {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let health = Arc::new(AtomicU16::new(200));
-        let hits = Arc::new(AtomicUsize::new(0));
-        let probes = Arc::new(AtomicUsize::new(0));
-        let state = Counters {
-            name: name.to_owned(),
-            health: Arc::clone(&health),
-            hits: Arc::clone(&hits),
-            probes: Arc::clone(&probes),
-        };
-        let server = tokio::spawn(async move {
-            // Connections live in this set: aborting the server task closes them all, which is
-            // what a killed process looks like from outside.
-            let mut connections = JoinSet::new();
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let state = state.clone();
-                connections.spawn(async move {
-                    let svc = service_fn(move |req| answer(state.clone(), req));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
-        Backend {
-            name: name.to_owned(),
-            addr,
-            health,
-            hits,
-            probes,
-            server,
-        }
-    }
-
-    fn set_health(&self, status: u16) {
-        self.health.store(status, Ordering::Relaxed);
-    }
-
-    fn hits(&self) -> usize {
-        self.hits.load(Ordering::Relaxed)
-    }
-
-    fn probes(&self) -> usize {
-        self.probes.load(Ordering::Relaxed)
-    }
-
-    /// Stops accepting and closes every connection, like a process that died.
-    fn kill(&self) {
-        self.server.abort();
-    }
-
-    fn target(&self) -> TargetConfig {
-        TargetConfig {
-            id: self.name.clone(),
-            addr: self.addr,
-            availability_zone: Some(AvailabilityZone::new("us-east-1a")),
-            draining: false,
-        }
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-/// What a backend's handler shares with the test.
-#[derive(Clone)]
-struct Counters {
-    name: String,
-    health: Arc<AtomicU16>,
-    hits: Arc<AtomicUsize>,
-    probes: Arc<AtomicUsize>,
-}
-
-async fn answer(
-    state: Counters,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let path = req.uri().path().to_owned();
-    if path == "/health" {
-        state.probes.fetch_add(1, Ordering::Relaxed);
-        let status = StatusCode::from_u16(state.health.load(Ordering::Relaxed)).unwrap();
-        return Ok(Response::builder()
-            .status(status)
-            .body(Full::default())
-            .unwrap());
-    }
-    state.hits.fetch_add(1, Ordering::Relaxed);
-    let name = state.name;
-    let response = Response::builder().header("x-backend", name.as_str());
-    let response = match path.as_str() {
-        "/slow" => {
-            let ms = req
-                .uri()
-                .query()
-                .and_then(|q| q.parse().ok())
-                .unwrap_or(1000);
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            response.body(Full::new(Bytes::from(name)))
-        }
-        "/headers" => {
-            let listing: String = req
-                .headers()
-                .iter()
-                .map(|(k, v)| format!("{k}: {}\n", v.to_str().unwrap_or("?")))
-                .collect();
-            response
-                .header("connection", "x-backend-hop")
-                .header("x-backend-hop", "1")
-                .header("keep-alive", "timeout=5")
-                .body(Full::new(Bytes::from(listing)))
-        }
-        _ => response.body(Full::new(Bytes::from(name))),
-    };
-    Ok(response.unwrap())
-}
-
-// === Snapshots ===
-
-fn health_check(interval_ms: u64) -> HealthCheck {
-    HealthCheck {
-        path: "/health".into(),
-        interval: Duration::from_millis(interval_ms),
-        // Generous: the build machine is shared, and a timeout must not flap a healthy target.
-        timeout: Duration::from_secs(2),
-        healthy_threshold: 2,
-        unhealthy_threshold: 2,
-        ..HealthCheck::default()
-    }
-}
-
-fn group(key: &str, targets: Vec<TargetConfig>, hc: HealthCheck) -> TargetGroupConfig {
-    TargetGroupConfig {
-        spec: model::TargetGroup {
-            key: key.into(),
-            name: key.into(),
-            arn: format!("arn:updraft:elasticloadbalancing:local:targetgroup/{key}"),
-            port: 80,
-            protocol: Protocol::Http,
-            target_type: TargetType::Ip,
-            health_check: hc,
-            deregistration_delay: Duration::ZERO,
-        },
-        targets,
-    }
-}
-
-fn listener(key: &str, bind: SocketAddr, target_group: &str) -> ListenerConfig {
-    ListenerConfig {
-        key: key.into(),
-        load_balancer: "web".into(),
-        bind,
-        protocol: Protocol::Http,
-        default_action: Action::Forward {
-            target_groups: vec![WeightedTargetGroup {
-                target_group: target_group.into(),
-                weight: 1,
-            }],
-        },
-    }
-}
-
-fn any_port() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
-
-/// One listener on a free port forwarding to one target group `app`.
-fn single(backends: &[&Backend], hc: HealthCheck) -> Snapshot {
-    Snapshot {
-        listeners: vec![listener("http", any_port(), "app")],
-        target_groups: vec![group(
-            "app",
-            backends.iter().map(|b| b.target()).collect(),
-            hc,
-        )],
-    }
-}
-
-async fn start(snapshot: Snapshot) -> (DataPlane, SocketAddr) {
-    let plane = DataPlane::new();
-    plane.apply(snapshot).await.expect("apply");
-    let addr = plane.listener_addrs()[0].1;
-    (plane, addr)
-}
-
-fn state_of(plane: &DataPlane, id: &str) -> TargetHealthState {
-    plane
-        .target_health()
-        .into_iter()
-        .find(|t| t.target_id == id)
-        .map(|t| t.health.state)
-        .unwrap_or_else(|| panic!("no target {id}"))
-}
-
-fn all_healthy(plane: &DataPlane) -> bool {
-    plane
-        .target_health()
-        .iter()
-        .all(|t| t.health.state == TargetHealthState::Healthy)
-}
-
-// === Clients ===
-
-fn client() -> Client<HttpConnector, Full<Bytes>> {
-    Client::builder(TokioExecutor::new()).build_http()
-}
-
-struct Answer {
-    status: StatusCode,
-    version: Version,
-    headers: http::HeaderMap,
-    body: String,
-}
-
-async fn send(
-    client: &Client<HttpConnector, Full<Bytes>>,
-    method: &str,
-    url: String,
-    body: &'static str,
-) -> Answer {
-    let req = Request::builder()
-        .method(method)
-        .uri(url)
-        .body(Full::new(Bytes::from_static(body.as_bytes())))
-        .unwrap();
-    let resp = client
-        .request(req)
-        .await
-        .expect("the load balancer answers");
-    let (parts, body) = resp.into_parts();
-    let body = body.collect().await.expect("body").to_bytes();
-    Answer {
-        status: parts.status,
-        version: parts.version,
-        headers: parts.headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
-}
-
-async fn get(client: &Client<HttpConnector, Full<Bytes>>, lb: SocketAddr, path: &str) -> Answer {
-    send(client, "GET", format!("http://{lb}{path}"), "").await
-}
-
-/// Sends `n` GETs and counts answers by body (the backend's name).
-async fn spread(lb: SocketAddr, n: usize) -> HashMap<String, usize> {
-    let c = client();
-    let mut seen = HashMap::new();
-    for _ in 0..n {
-        let a = get(&c, lb, "/").await;
-        assert_eq!(a.status, StatusCode::OK, "body: {}", a.body);
-        *seen.entry(a.body).or_insert(0) += 1;
-    }
-    seen
-}
+use support::*;
 
 // === Tests ===
 
@@ -499,7 +189,8 @@ async fn a_draining_target_finishes_its_request_and_gets_no_new_ones() {
         let (plane, lb) = start(snapshot.clone()).await;
         eventually("all targets healthy", || all_healthy(&plane)).await;
 
-        let slow = tokio::spawn(async move { get(&client(), lb, "/slow?1500").await });
+        // Headers arrive at once; the body stays open for 1.5 s.
+        let slow = tokio::spawn(async move { get(&client(), lb, "/stream?1500").await });
         let mut busy = String::new();
         eventually("a request in flight", || {
             match plane.target_health().into_iter().find(|t| t.in_flight == 1) {
@@ -512,6 +203,8 @@ async fn a_draining_target_finishes_its_request_and_gets_no_new_ones() {
         })
         .await;
 
+        // Past the response headers: the count is now held by the streaming body.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         let mut draining = snapshot.clone();
         for t in &mut draining.target_groups[0].targets {
             t.draining = t.id == busy;
@@ -528,7 +221,10 @@ async fn a_draining_target_finishes_its_request_and_gets_no_new_ones() {
             report.health.reason,
             Some(TargetHealthReason::DeregistrationInProgress)
         );
-        assert_eq!(report.in_flight, 1, "the slow request is still in flight");
+        assert_eq!(
+            report.in_flight, 1,
+            "the streaming response is still in flight"
+        );
 
         let seen = spread(lb, 6).await;
         assert_eq!(
