@@ -79,7 +79,9 @@ pub(crate) fn collect(sources: &[(String, String)], errors: &mut Vec<ConfigError
                             attr.key.as_str()
                         ))
                         .at(d.files[idx].at(attr))
-                        .hint("attributes go inside a resource, variable, locals or provider block"),
+                        .hint(
+                            "attributes go inside a resource, variable, locals or provider block",
+                        ),
                     );
                 }
                 for block in body.into_blocks() {
@@ -116,16 +118,27 @@ impl Declarations {
             _ => 0,
         };
         let known = [
-            "terraform", "provider", "variable", "locals", "output", "data", "resource", "module",
-            "moved", "import", "removed", "check",
+            "terraform",
+            "provider",
+            "variable",
+            "locals",
+            "output",
+            "data",
+            "resource",
+            "module",
+            "moved",
+            "import",
+            "removed",
+            "check",
         ];
         if !known.contains(&ident.as_str()) {
             errors.push(
                 ConfigError::new(format!("unknown block type `{ident}`"))
                     .at(at)
                     .hint(
-                        crate::suggest::did_you_mean(&ident, known)
-                            .unwrap_or_else(|| format!("top-level blocks are {}", known.join(", "))),
+                        crate::suggest::did_you_mean(&ident, known).unwrap_or_else(|| {
+                            format!("top-level blocks are {}", known.join(", "))
+                        }),
                     ),
             );
             return;
@@ -189,7 +202,9 @@ impl Declarations {
                     errors.push(
                         ConfigError::new(format!("`{}` is not a valid resource name", it.name))
                             .at(at.clone())
-                            .hint("start with a letter or `_`, then use letters, digits, `_` and `-`"),
+                            .hint(
+                                "start with a letter or `_`, then use letters, digits, `_` and `-`",
+                            ),
                     );
                     it.rejected = true;
                 }
@@ -230,22 +245,47 @@ impl Declarations {
                     errors.push(
                         ConfigError::new(format!("{what} `{name}` is declared twice"))
                             .at(at.clone())
-                            .hint(format!("the first declaration is at {first}; rename or remove one")),
+                            .hint(format!(
+                                "the first declaration is at {first}; rename or remove one"
+                            )),
                     );
                 } else {
                     seen.push((name, at));
                 }
             }
         };
-        dup("variable", self.variables.iter().map(|v| (v.name.clone(), &v.at)).collect());
-        dup("local", self.locals.iter().map(|l| (l.name.clone(), &l.at)).collect());
-        dup("output", self.outputs.iter().map(|o| (o.name.clone(), &o.at)).collect());
-        dup("data source", self.data.iter().map(|d| (d.address(), &d.at)).collect());
-        dup("resource", self.resources.iter().map(|r| (r.address(), &r.at)).collect());
-    }
-
-    pub fn resource(&self, kind: &str, name: &str) -> Option<&Item> {
-        self.resources.iter().find(|r| r.kind == kind && r.name == name)
+        dup(
+            "variable",
+            self.variables
+                .iter()
+                .map(|v| (v.name.clone(), &v.at))
+                .collect(),
+        );
+        dup(
+            "local",
+            self.locals
+                .iter()
+                .map(|l| (l.name.clone(), &l.at))
+                .collect(),
+        );
+        dup(
+            "output",
+            self.outputs
+                .iter()
+                .map(|o| (o.name.clone(), &o.at))
+                .collect(),
+        );
+        dup(
+            "data source",
+            self.data.iter().map(|d| (d.address(), &d.at)).collect(),
+        );
+        dup(
+            "resource",
+            self.resources
+                .iter()
+                .map(|r| (r.address(), &r.at))
+                .collect(),
+        );
     }
 
     pub fn file(&self, idx: usize) -> &SourceFile {
@@ -287,9 +327,18 @@ mod tests {
              resourse \"aws_lb\" \"y\" {}\nresource \"aws_db_instance\" \"db\" {}\n\
              variable \"v\" {}\nvariable \"v\" {}\n",
         );
-        let lines: Vec<_> = errors.iter().map(|e| e.location.as_ref().unwrap().line).collect();
+        let lines: Vec<_> = errors
+            .iter()
+            .map(|e| e.location.as_ref().unwrap().line)
+            .collect();
         assert_eq!(lines, [1, 2, 3, 4, 6]);
-        assert!(errors[0].hint.as_deref().unwrap().contains("aws_autoscaling_group"));
+        assert!(
+            errors[0]
+                .hint
+                .as_deref()
+                .unwrap()
+                .contains("aws_autoscaling_group")
+        );
         assert_eq!(errors[2].hint.as_deref(), Some("did you mean `resource`?"));
         assert!(errors[3].message.contains("not supported yet"));
         assert!(d.resources.iter().all(|r| r.rejected));

@@ -12,7 +12,10 @@ pub(crate) enum Support {
     /// Mapped onto a `model` type and run.
     Simulated,
     /// Accepted and listed in `Stack::recorded` with this note; only AWS needs it.
-    Recorded { note: &'static str, id_prefix: &'static str },
+    Recorded {
+        note: &'static str,
+        id_prefix: &'static str,
+    },
     /// Planned; rejected with a "not supported yet" error so the user knows it is not ignored.
     Later,
 }
@@ -41,18 +44,34 @@ const RECORDED: &[(&str, &str, &str)] = &[
     ("aws_vpc_security_group_egress_rule", FILTERING, "sgr"),
     ("aws_internet_gateway", ROUTING, "igw"),
     ("aws_nat_gateway", ROUTING, "nat"),
-    ("aws_eip", "Elastic IPs are AWS public addresses: load balancers listen on loopback", "eipalloc"),
+    (
+        "aws_eip",
+        "Elastic IPs are AWS public addresses: load balancers listen on loopback",
+        "eipalloc",
+    ),
     ("aws_route_table", ROUTING, "rtb"),
     ("aws_route_table_association", ROUTING, "rtbassoc"),
     ("aws_route", ROUTING, "r"),
-    ("aws_key_pair", "there is no SSH into local instances: their output is in updraft's logs", "key"),
+    (
+        "aws_key_pair",
+        "there is no SSH into local instances: their output is in updraft's logs",
+        "key",
+    ),
     ("aws_iam_role", IAM, ""),
     ("aws_iam_instance_profile", IAM, ""),
     ("aws_iam_role_policy_attachment", IAM, ""),
     ("aws_iam_policy", IAM, ""),
-    ("aws_cloudwatch_log_group", "instance output goes to updraft's own logs", ""),
+    (
+        "aws_cloudwatch_log_group",
+        "instance output goes to updraft's own logs",
+        "",
+    ),
     ("aws_s3_bucket", "S3 is not simulated", ""),
-    ("aws_acm_certificate", "certificates are recorded for now: HTTPS listeners are not served yet", ""),
+    (
+        "aws_acm_certificate",
+        "certificates are recorded for now: HTTPS listeners are not served yet",
+        "",
+    ),
 ];
 
 const LATER: &[&str] = &[
@@ -73,7 +92,10 @@ const ALIASES: &[(&str, &str)] = &[
     ("aws_alb_listener", "aws_lb_listener"),
     ("aws_alb_listener_rule", "aws_lb_listener_rule"),
     ("aws_alb_target_group", "aws_lb_target_group"),
-    ("aws_alb_target_group_attachment", "aws_lb_target_group_attachment"),
+    (
+        "aws_alb_target_group_attachment",
+        "aws_lb_target_group_attachment",
+    ),
 ];
 
 /// Resolves provider aliases: `aws_alb` is `aws_lb`.
@@ -142,7 +164,10 @@ mod tests {
         assert_eq!(support("aws_db_instance"), Some(Support::Later));
         assert!(matches!(
             support("aws_vpc"),
-            Some(Support::Recorded { id_prefix: "vpc", .. })
+            Some(Support::Recorded {
+                id_prefix: "vpc",
+                ..
+            })
         ));
         assert_eq!(support("aws_instance"), None);
     }
@@ -150,7 +175,10 @@ mod tests {
     #[test]
     fn unknown_types_get_a_way_forward() {
         assert!(unknown_type_hint("aws_instance").contains("min_size = max_size = 1"));
-        assert_eq!(unknown_type_hint("aws_subnett"), "did you mean `aws_subnet`?");
+        assert_eq!(
+            unknown_type_hint("aws_subnett"),
+            "did you mean `aws_subnet`?"
+        );
         assert!(unknown_type_hint("aws_ecs_service").contains("aws_autoscaling_group"));
     }
 }

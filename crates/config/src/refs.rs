@@ -29,6 +29,7 @@ pub(crate) enum Ref {
         kind: String,
         name: String,
         attr: Option<String>,
+        via: Via,
     },
     Count,
     Each,
@@ -38,8 +39,9 @@ pub(crate) enum Ref {
     Unknown(String),
 }
 
+#[cfg(test)]
 impl Ref {
-    /// How the reference reads in the configuration, for messages.
+    /// How the reference reads in the configuration.
     pub fn display(&self) -> String {
         match self {
             Ref::Var(n) => format!("var.{n}"),
@@ -53,6 +55,15 @@ impl Ref {
             Ref::Unknown(n) => n.clone(),
         }
     }
+}
+
+/// How a resource reference reaches its instance(s): `aws_lb.front.arn` (direct),
+/// `aws_subnet.public[0].id` (index) or `aws_subnet.public[*].id` (splat).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Via {
+    Direct,
+    Index,
+    Splat,
 }
 
 /// What an expression (or body) refers to and calls.
@@ -162,15 +173,23 @@ fn classify(root: &str, ops: &[hcl_edit::Decorated<TraversalOperator>]) -> Ref {
         "terraform" => Ref::Terraform,
         kind => match attr(0) {
             Some(name) => {
-                let attr = match ops.get(1).map(|o| o.value()) {
-                    Some(TraversalOperator::GetAttr(a)) => Some(a.as_str().to_owned()),
-                    Some(_) => attr(2),
-                    None => None,
+                let (via, attr) = match ops.get(1).map(|o| o.value()) {
+                    Some(TraversalOperator::GetAttr(a)) => {
+                        (Via::Direct, Some(a.as_str().to_owned()))
+                    }
+                    Some(TraversalOperator::Index(_) | TraversalOperator::LegacyIndex(_)) => {
+                        (Via::Index, attr(2))
+                    }
+                    Some(TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_)) => {
+                        (Via::Splat, attr(2))
+                    }
+                    None => (Via::Direct, None),
                 };
                 Ref::Resource {
                     kind: kind.to_owned(),
                     name,
                     attr,
+                    via,
                 }
             }
             None => Ref::Unknown(kind.to_owned()),
@@ -257,6 +276,7 @@ mod tests {
                     kind,
                     name,
                     attr: Some(a),
+                    ..
                 } => format!("{kind}.{name}.{a}"),
                 r => r.display(),
             })
@@ -287,10 +307,7 @@ mod tests {
             refs_of("[for s in aws_subnet.public : s.id if s.id != var.skip]"),
             ["aws_subnet.public", "var.skip"]
         );
-        assert_eq!(
-            refs_of("{ for k, v in local.m : k => v }"),
-            ["local.m"]
-        );
+        assert_eq!(refs_of("{ for k, v in local.m : k => v }"), ["local.m"]);
         assert_eq!(
             refs_of("<<EOT\n%{ for x in var.xs }${x}%{ endfor }\nEOT"),
             ["var.xs"]

@@ -72,7 +72,8 @@ mod tests {
 
     #[test]
     fn parsed_nodes_carry_their_line() {
-        let text = "# comment\nresource \"aws_subnet\" \"a\" {\n  cidr_block = \"10.0.1.0/24\"\n}\n";
+        let text =
+            "# comment\nresource \"aws_subnet\" \"a\" {\n  cidr_block = \"10.0.1.0/24\"\n}\n";
         let body = hcl_edit::parser::parse_body(text).unwrap();
         let f = SourceFile::new("main.tf", text);
         let block = body.blocks().next().unwrap();

@@ -153,7 +153,9 @@ pub(crate) fn convert(value: Value, ty: &Type) -> Result<Value, String> {
             .map(Value::Number)
             .ok_or_else(|| mismatch(&Value::String(s))),
         (Type::Bool, Value::Bool(b)) => Ok(Value::Bool(b)),
-        (Type::Bool, Value::String(s)) if s == "true" || s == "false" => Ok(Value::Bool(s == "true")),
+        (Type::Bool, Value::String(s)) if s == "true" || s == "false" => {
+            Ok(Value::Bool(s == "true"))
+        }
         (Type::List(t) | Type::Set(t), Value::Array(items)) => items
             .into_iter()
             .enumerate()
@@ -169,7 +171,11 @@ pub(crate) fn convert(value: Value, ty: &Type) -> Result<Value, String> {
             .map(Value::Array),
         (Type::Map(t), Value::Object(fields)) => fields
             .into_iter()
-            .map(|(k, v)| convert(v, t).map(|v| (k.clone(), v)).map_err(|e| format!("`{k}`: {e}")))
+            .map(|(k, v)| {
+                convert(v, t)
+                    .map(|v| (k.clone(), v))
+                    .map_err(|e| format!("`{k}`: {e}"))
+            })
             .collect::<Result<hcl::Map<_, _>, _>>()
             .map(Value::Object),
         (Type::Object(spec), Value::Object(mut fields)) => {
@@ -203,7 +209,11 @@ pub(crate) fn parse_literal(text: &str) -> Result<Value, String> {
 /// Turns a `-var name=value` string into a value of the variable's type: the declared `type`
 /// if any, else the default's type, else a string. Lists, maps and objects are written in HCL
 /// syntax (`-var 'zones=["a","b"]'`).
-pub(crate) fn from_cli(raw: &str, ty: Option<&Type>, default: Option<&Value>) -> Result<Value, String> {
+pub(crate) fn from_cli(
+    raw: &str,
+    ty: Option<&Type>,
+    default: Option<&Value>,
+) -> Result<Value, String> {
     let inferred = match (ty, default) {
         (Some(t), _) => t.clone(),
         (None, Some(Value::Number(_))) => Type::Number,
@@ -212,7 +222,9 @@ pub(crate) fn from_cli(raw: &str, ty: Option<&Type>, default: Option<&Value>) ->
         (None, _) => Type::String,
     };
     match &inferred {
-        Type::String | Type::Number | Type::Bool => convert(Value::String(raw.to_owned()), &inferred),
+        Type::String | Type::Number | Type::Bool => {
+            convert(Value::String(raw.to_owned()), &inferred)
+        }
         Type::Any => Ok(parse_literal(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))),
         complex => {
             let v = parse_literal(raw).map_err(|e| {
@@ -235,7 +247,10 @@ mod tests {
     fn parses_type_constraints() {
         assert_eq!(ty("number").unwrap(), Type::Number);
         assert_eq!(ty("list(string)").unwrap().to_string(), "list(string)");
-        assert_eq!(ty("map(list(number))").unwrap().to_string(), "map(list(number))");
+        assert_eq!(
+            ty("map(list(number))").unwrap().to_string(),
+            "map(list(number))"
+        );
         assert_eq!(ty("\"string\"").unwrap(), Type::String);
         let o = ty("object({ name = string, size = optional(number) })").unwrap();
         assert_eq!(
@@ -251,9 +266,18 @@ mod tests {
 
     #[test]
     fn converts_like_terraform() {
-        assert_eq!(convert("80".into(), &Type::Number).unwrap(), Value::from(80));
-        assert_eq!(convert(Value::from(80), &Type::String).unwrap(), Value::from("80"));
-        assert_eq!(convert("true".into(), &Type::Bool).unwrap(), Value::Bool(true));
+        assert_eq!(
+            convert("80".into(), &Type::Number).unwrap(),
+            Value::from(80)
+        );
+        assert_eq!(
+            convert(Value::from(80), &Type::String).unwrap(),
+            Value::from("80")
+        );
+        assert_eq!(
+            convert("true".into(), &Type::Bool).unwrap(),
+            Value::Bool(true)
+        );
         assert_eq!(
             convert("eighty".into(), &Type::Number).unwrap_err(),
             "expected number, got string \"eighty\""
@@ -271,14 +295,30 @@ mod tests {
 
     #[test]
     fn cli_values_follow_the_declared_or_default_type() {
-        assert_eq!(from_cli("3", Some(&Type::Number), None).unwrap(), Value::from(3));
-        assert_eq!(from_cli("3", None, Some(&Value::from(1))).unwrap(), Value::from(3));
+        assert_eq!(
+            from_cli("3", Some(&Type::Number), None).unwrap(),
+            Value::from(3)
+        );
+        assert_eq!(
+            from_cli("3", None, Some(&Value::from(1))).unwrap(),
+            Value::from(3)
+        );
         assert_eq!(from_cli("3", None, None).unwrap(), Value::from("3"));
         assert!(from_cli("x", Some(&Type::Bool), None).is_err());
-        let zones = from_cli("[\"a\", \"b\"]", Some(&Type::List(Box::new(Type::String))), None);
+        let zones = from_cli(
+            "[\"a\", \"b\"]",
+            Some(&Type::List(Box::new(Type::String))),
+            None,
+        );
         assert_eq!(zones.unwrap(), Value::from_iter(["a", "b"]));
         assert!(from_cli("a,b", Some(&Type::List(Box::new(Type::String))), None).is_err());
-        assert_eq!(from_cli("hello", Some(&Type::Any), None).unwrap(), Value::from("hello"));
-        assert_eq!(from_cli("1.5", Some(&Type::Number), None).unwrap(), Value::from(1.5));
+        assert_eq!(
+            from_cli("hello", Some(&Type::Any), None).unwrap(),
+            Value::from("hello")
+        );
+        assert_eq!(
+            from_cli("1.5", Some(&Type::Number), None).unwrap(),
+            Value::from(1.5)
+        );
     }
 }

@@ -15,7 +15,10 @@ pub(super) fn length(args: FuncArgs) -> Result<Value, String> {
         Value::String(s) => Ok(s.chars().count().into()),
         Value::Array(a) => Ok(a.len().into()),
         Value::Object(o) => Ok(o.len().into()),
-        other => Err(format!("length needs a string, list or map, got {}", describe(other))),
+        other => Err(format!(
+            "length needs a string, list or map, got {}",
+            describe(other)
+        )),
     }
 }
 
@@ -50,7 +53,9 @@ pub(super) fn lookup(args: FuncArgs) -> Result<Value, String> {
     match (m.get(&key), args.get(2)) {
         (Some(v), _) => Ok(v.clone()),
         (None, Some(default)) => Ok(default.clone()),
-        (None, None) => Err(format!("the map has no key `{key}` and no default was given")),
+        (None, None) => Err(format!(
+            "the map has no key `{key}` and no default was given"
+        )),
     }
 }
 
@@ -78,11 +83,19 @@ fn numbers(args: &FuncArgs, what: &str) -> Result<Vec<f64>, String> {
 }
 
 pub(super) fn min(args: FuncArgs) -> Result<Value, String> {
-    number_value(numbers(&args, "min")?.into_iter().fold(f64::INFINITY, f64::min))
+    number_value(
+        numbers(&args, "min")?
+            .into_iter()
+            .fold(f64::INFINITY, f64::min),
+    )
 }
 
 pub(super) fn max(args: FuncArgs) -> Result<Value, String> {
-    number_value(numbers(&args, "max")?.into_iter().fold(f64::NEG_INFINITY, f64::max))
+    number_value(
+        numbers(&args, "max")?
+            .into_iter()
+            .fold(f64::NEG_INFINITY, f64::max),
+    )
 }
 
 pub(super) fn abs(args: FuncArgs) -> Result<Value, String> {
@@ -164,7 +177,9 @@ pub(super) fn coalesce(args: FuncArgs) -> Result<Value, String> {
 }
 
 pub(super) fn contains(args: FuncArgs) -> Result<Value, String> {
-    Ok(list(&args[0], "the first argument")?.contains(&args[1]).into())
+    Ok(list(&args[0], "the first argument")?
+        .contains(&args[1])
+        .into())
 }
 
 pub(super) fn flatten(args: FuncArgs) -> Result<Value, String> {
@@ -193,7 +208,9 @@ pub(super) fn values(args: FuncArgs) -> Result<Value, String> {
     let m = map(&args[0], "the argument")?;
     let mut entries: Vec<_> = m.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
-    Ok(Value::Array(entries.into_iter().map(|(_, v)| v.clone()).collect()))
+    Ok(Value::Array(
+        entries.into_iter().map(|(_, v)| v.clone()).collect(),
+    ))
 }
 
 pub(super) fn zipmap(args: FuncArgs) -> Result<Value, String> {
@@ -239,10 +256,15 @@ pub(super) fn range(args: FuncArgs) -> Result<Value, String> {
 
 pub(super) fn slice(args: FuncArgs) -> Result<Value, String> {
     let l = list(&args[0], "the first argument")?;
-    let (start, end) = (integer(&args[1], "the start")?, integer(&args[2], "the end")?);
+    let (start, end) = (
+        integer(&args[1], "the start")?,
+        integer(&args[2], "the end")?,
+    );
     let len = i64::try_from(l.len()).unwrap_or(i64::MAX);
     if start < 0 || end > len || start > end {
-        return Err(format!("cannot slice [{start}, {end}) out of a list of {len}"));
+        return Err(format!(
+            "cannot slice [{start}, {end}) out of a list of {len}"
+        ));
     }
     Ok(Value::Array(l[start as usize..end as usize].to_vec()))
 }
@@ -294,7 +316,10 @@ mod tests {
         check("lookup({ a = 1 }, \"a\")", "1");
         check("lookup({ a = 1 }, \"b\", 2)", "2");
         fails("lookup({ a = 1 }, \"b\")", "no key `b`");
-        check("merge({ a = 1, b = 1 }, null, { b = 2 })", "{ a = 1, b = 2 }");
+        check(
+            "merge({ a = 1, b = 1 }, null, { b = 2 })",
+            "{ a = 1, b = 2 }",
+        );
         fails("merge({}, [1])", "argument 2 must be a map");
         check("keys({ b = 1, a = 2 })", "[\"a\", \"b\"]");
         check("values({ b = 1, a = 2 })", "[2, 1]");

@@ -59,7 +59,8 @@ fn to_json(v: &Value) -> serde_json::Value {
 pub(crate) fn read_text(path: &str) -> Result<String, String> {
     let hint = "paths are relative to the directory updraft runs in; write \
                 \"${path.module}/name\" for a file next to the configuration";
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read `{path}`: {e} ({hint})"))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read `{path}`: {e} ({hint})"))?;
     if !meta.is_file() {
         return Err(format!("`{path}` is not a regular file"));
     }
@@ -71,9 +72,8 @@ pub(crate) fn read_text(path: &str) -> Result<String, String> {
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(format!("`{path}` is larger than {MAX_FILE_BYTES} bytes"));
     }
-    String::from_utf8(bytes).map_err(|_| {
-        format!("`{path}` is not UTF-8 text: user data and templates must be text")
-    })
+    String::from_utf8(bytes)
+        .map_err(|_| format!("`{path}` is not UTF-8 text: user data and templates must be text"))
 }
 
 pub(super) fn file(args: FuncArgs) -> Result<Value, String> {
@@ -86,8 +86,8 @@ pub(super) fn templatefile(args: FuncArgs) -> Result<Value, String> {
     let path = string(&args[0], "the path")?;
     let vars = map(&args[1], "the variables")?;
     let text = read_text(&path)?;
-    let template =
-        hcl::Template::from_str(&text).map_err(|e| format!("`{path}` is not a valid template: {e}"))?;
+    let template = hcl::Template::from_str(&text)
+        .map_err(|e| format!("`{path}` is not a valid template: {e}"))?;
     let mut ctx = Context::new();
     super::declare(&mut ctx, &["templatefile"]);
     for (name, value) in vars {
@@ -110,7 +110,10 @@ mod tests {
     fn base64_round_trip() {
         check("base64encode(\"hello\")", "\"aGVsbG8=\"");
         check("base64decode(\"aGVsbG8=\")", "\"hello\"");
-        check("base64decode(base64encode(\"#!/bin/sh\\necho hi\\n\"))", "\"#!/bin/sh\\necho hi\\n\"");
+        check(
+            "base64decode(base64encode(\"#!/bin/sh\\necho hi\\n\"))",
+            "\"#!/bin/sh\\necho hi\\n\"",
+        );
         fails("base64decode(\"not base64!\")", "not valid base64");
         fails("base64decode(\"/w==\")", "not UTF-8");
     }
@@ -131,7 +134,11 @@ mod tests {
         let script = dir.join("boot.sh");
         std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
         let tpl = dir.join("boot.tpl");
-        std::fs::write(&tpl, "port=${port}\n%{ for z in zones }${upper(z)} %{ endfor }\n").unwrap();
+        std::fs::write(
+            &tpl,
+            "port=${port}\n%{ for z in zones }${upper(z)} %{ endfor }\n",
+        )
+        .unwrap();
 
         let got = eval(&format!("file({:?})", script.display().to_string())).unwrap();
         assert_eq!(got, hcl::Value::from("#!/bin/sh\necho hi\n"));
@@ -142,7 +149,11 @@ mod tests {
         .unwrap();
         assert_eq!(got, hcl::Value::from("port=8080\nA B \n"));
 
-        let err = eval(&format!("templatefile({:?}, {{}})", tpl.display().to_string())).unwrap_err();
+        let err = eval(&format!(
+            "templatefile({:?}, {{}})",
+            tpl.display().to_string()
+        ))
+        .unwrap_err();
         assert!(err.contains("port"), "{err}");
         fails("file(\"/definitely/not/here.sh\")", "path.module");
         fails("file(\"/\")", "not a regular file");

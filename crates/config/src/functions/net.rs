@@ -36,7 +36,11 @@ pub(super) fn cidrsubnet(args: FuncArgs) -> Result<Value, String> {
         return Err(format!("netnum {netnum} does not fit in {newbits} bits"));
     }
     let shift = 32 - new_len as u32;
-    let offset = if shift >= 32 { 0 } else { (netnum as u32) << shift };
+    let offset = if shift >= 32 {
+        0
+    } else {
+        (netnum as u32) << shift
+    };
     let network = u32::from(base.network()) | offset;
     let net = Ipv4Net::new(Ipv4Addr::from(network), new_len as u8).map_err(|e| e.to_string())?;
     Ok(net.to_string().into())

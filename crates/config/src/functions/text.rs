@@ -106,11 +106,20 @@ pub(super) fn substr(args: FuncArgs) -> Result<Value, String> {
         offset += n;
     }
     if offset < 0 || offset > n {
-        return Err(format!("offset {offset} is outside the string of {n} characters"));
+        return Err(format!(
+            "offset {offset} is outside the string of {n} characters"
+        ));
     }
-    let end = if length < 0 { n } else { offset.saturating_add(length).min(n) };
+    let end = if length < 0 {
+        n
+    } else {
+        offset.saturating_add(length).min(n)
+    };
     let (start, end) = (offset as usize, end as usize);
-    Ok(chars[start..end.max(start)].iter().collect::<String>().into())
+    Ok(chars[start..end.max(start)]
+        .iter()
+        .collect::<String>()
+        .into())
 }
 
 /// `format(spec, values...)` with Terraform's verbs: `%s %d %q %v %t %f %e %g %x %X %o %b %%`,
@@ -146,7 +155,9 @@ pub(super) fn format(args: FuncArgs) -> Result<Value, String> {
             None
         };
         if width.unwrap_or(0) > MAX_WIDTH || precision.unwrap_or(0) > MAX_WIDTH {
-            return Err(format!("widths and precisions above {MAX_WIDTH} are not supported"));
+            return Err(format!(
+                "widths and precisions above {MAX_WIDTH} are not supported"
+            ));
         }
         let verb = chars
             .next()
@@ -167,9 +178,18 @@ pub(super) fn format(args: FuncArgs) -> Result<Value, String> {
     Ok(out.into())
 }
 
-fn verb_body(verb: char, v: &Value, precision: Option<usize>, flags: &str) -> Result<String, String> {
+fn verb_body(
+    verb: char,
+    v: &Value,
+    precision: Option<usize>,
+    flags: &str,
+) -> Result<String, String> {
     let sign = |n: f64, s: String| {
-        if flags.contains('+') && n >= 0.0 { format!("+{s}") } else { s }
+        if flags.contains('+') && n >= 0.0 {
+            format!("+{s}")
+        } else {
+            s
+        }
     };
     Ok(match verb {
         's' => {
@@ -282,8 +302,14 @@ mod tests {
         check("format(\"%q\", \"a\\\"b\")", "\"\\\"a\\\\\\\"b\\\"\"");
         check("format(\"%v %v %v\", \"x\", 1.5, true)", "\"x 1.5 true\"");
         check("format(\"%v\", [1, \"a\"])", "\"[1,\\\"a\\\"]\"");
-        check("format(\"%03d|%-4s|%4s|\", 7, \"ab\", \"cd\")", "\"007|ab  |  cd|\"");
-        check("format(\"%.2f %t %x %%\", 3.14159, false, 255)", "\"3.14 false ff %\"");
+        check(
+            "format(\"%03d|%-4s|%4s|\", 7, \"ab\", \"cd\")",
+            "\"007|ab  |  cd|\"",
+        );
+        check(
+            "format(\"%.2f %t %x %%\", 3.14159, false, 255)",
+            "\"3.14 false ff %\"",
+        );
         check("format(\"%+d\", 5)", "\"+5\"");
         fails("format(\"%d\", 1.5)", "whole number");
         fails("format(\"%d %d\", 1)", "not enough arguments");

@@ -1,0 +1,160 @@
+//! Checks across resources, once every resource is decoded: a group only registers instances in
+//! `instance` target groups, listener ports do not collide, AWS names are unique, and listeners
+//! of application load balancers speak HTTP(S).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use model::{Action, LoadBalancerType, Protocol, ResourceAddress, SourceMap, Stack, TargetType};
+
+use crate::error::ConfigError;
+
+pub(super) fn cross_check(stack: &Stack, sources: &SourceMap, errors: &RefCell<Vec<ConfigError>>) {
+    // Addresses in the source map use the type as written (`aws_alb` or `aws_lb`); find the one
+    // that was recorded.
+    let address = |kinds: &[&str], key: &str| {
+        kinds
+            .iter()
+            .map(|k| ResourceAddress::new(*k, key))
+            .find(|a| sources.get(a, None).is_some())
+            .unwrap_or_else(|| ResourceAddress::new(kinds[0], key))
+    };
+    let push = |addr: &ResourceAddress, attr: &str, message: String, hint: &str| {
+        let mut e = ConfigError::new(message)
+            .address(addr.to_string())
+            .attribute(attr)
+            .hint(hint);
+        if let Some(at) = sources.get(addr, Some(attr)) {
+            e = e.at(at.clone());
+        }
+        errors.borrow_mut().push(e);
+    };
+    const LB: &[&str] = &["aws_lb", "aws_alb"];
+    const LISTENER: &[&str] = &["aws_lb_listener", "aws_alb_listener"];
+
+    for (key, group) in &stack.auto_scaling_groups {
+        for tg in &group.target_groups {
+            if let Some(t) = stack.target_groups.get(tg)
+                && t.target_type != TargetType::Instance
+            {
+                push(
+                    &address(&["aws_autoscaling_group"], key),
+                    "target_group_arns",
+                    format!(
+                        "target group `{tg}` has target_type = \"ip\", but a group registers instances"
+                    ),
+                    "use a target group with target_type = \"instance\" (the default)",
+                );
+            }
+        }
+    }
+
+    // "The second" listener on a port is the second one in the files, not in key order.
+    let position = |kinds: &[&str], key: &str| {
+        sources
+            .get(&address(kinds, key), None)
+            .map(|l| (l.file.clone(), l.line))
+    };
+    let mut listeners: Vec<_> = stack.listeners.iter().collect();
+    listeners.sort_by_key(|(key, _)| position(LISTENER, key));
+    let mut ports: BTreeMap<u16, &str> = BTreeMap::new();
+    for (key, listener) in listeners {
+        let addr = address(LISTENER, key);
+        if let Some(lb) = stack.load_balancers.get(&listener.load_balancer)
+            && lb.load_balancer_type == LoadBalancerType::Application
+            && !matches!(listener.protocol, Protocol::Http | Protocol::Https)
+        {
+            push(
+                &addr,
+                "protocol",
+                format!(
+                    "an application load balancer listens on HTTP or HTTPS, not {}",
+                    listener.protocol.as_str()
+                ),
+                "use protocol = \"HTTP\"",
+            );
+        }
+        let Action::Forward { target_groups } = &listener.default_action;
+        if target_groups.len() > 1 && target_groups.iter().all(|t| t.weight == 0) {
+            push(
+                &addr,
+                "default_action",
+                "every target group has weight 0, so no request can be forwarded".into(),
+                "give at least one target group a weight above 0",
+            );
+        }
+        match ports.get(&listener.port) {
+            Some(other) => {
+                let same_lb = stack
+                    .listeners
+                    .get(*other)
+                    .is_some_and(|o| o.load_balancer == listener.load_balancer);
+                let message = if same_lb {
+                    format!(
+                        "port {} is already used by listener `{other}` of the same load balancer",
+                        listener.port
+                    )
+                } else {
+                    format!(
+                        "port {} is already used by listener `{other}`; every load balancer of a stack listens on this host",
+                        listener.port
+                    )
+                };
+                push(&addr, "port", message, "pick another port");
+            }
+            None => {
+                ports.insert(listener.port, key);
+            }
+        }
+    }
+
+    let names = |kinds: &[&str], mut entries: Vec<(&String, &String)>| {
+        entries.sort_by_key(|(key, _)| position(kinds, key));
+        let mut seen: BTreeMap<&String, &String> = BTreeMap::new();
+        for (key, name) in entries {
+            match seen.get(name) {
+                Some(first) => push(
+                    &address(kinds, key),
+                    "name",
+                    format!("name `{name}` is already used by `{first}`"),
+                    "AWS names are unique per region: rename one",
+                ),
+                None => {
+                    seen.insert(name, key);
+                }
+            }
+        }
+    };
+    names(
+        LB,
+        stack
+            .load_balancers
+            .iter()
+            .map(|(k, v)| (k, &v.name))
+            .collect(),
+    );
+    names(
+        &["aws_lb_target_group", "aws_alb_target_group"],
+        stack
+            .target_groups
+            .iter()
+            .map(|(k, v)| (k, &v.name))
+            .collect(),
+    );
+    names(
+        &["aws_launch_template"],
+        stack
+            .launch_templates
+            .iter()
+            .map(|(k, v)| (k, &v.name))
+            .collect(),
+    );
+    names(
+        &["aws_autoscaling_group"],
+        stack
+            .auto_scaling_groups
+            .iter()
+            .map(|(k, v)| (k, &v.name))
+            .collect(),
+    );
+}
