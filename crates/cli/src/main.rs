@@ -1,1 +1,203 @@
-fn main() {}
+//! `updraft`: self-hosted Elastic Load Balancing, Auto Scaling and Multi-AZ failover.
+//!
+//! This binary is a thin shell: it parses arguments, loads configuration, runs the daemon in
+//! the foreground (`up`) or talks to a running one through its local API (everything else).
+
+mod paths;
+mod render;
+mod up;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use server::ApiClient;
+
+/// Exit code for bad configuration or arguments (EX_USAGE).
+const EXIT_USAGE: u8 = 64;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "updraft",
+    version,
+    about = "Self-hosted Elastic Load Balancing, Auto Scaling and Multi-AZ failover in one binary",
+    long_about = "updraft runs the classic scalable, highly available web tier for real on one \
+machine — an application load balancer in front of an auto scaling group spread over \
+availability zones — configured in Terraform syntax with the AWS provider's resource names.\n\n\
+Each availability zone is a loopback block (zone a = 127.0.1.0/24, b = 127.0.2.0/24, …); each \
+instance is a real process started from its launch template's user_data, CPU- and \
+memory-limited by its instance type through cgroups where the host allows.\n\n\
+Start here:\n  updraft up                 bring up examples/mylearning in the foreground\n  \
+updraft status             load balancer, target health and instances per AZ\n  \
+updraft scale web 5        set the desired capacity of auto scaling group \"web\"\n  \
+updraft down               stop the stack (or press Ctrl-C where `up` runs)"
+)]
+struct Cli {
+    /// Where the stack's state lives (SQLite store, instance logs, daemon.json). Like
+    /// Terraform's state, it defaults to a directory in the current working directory.
+    #[arg(
+        long,
+        global = true,
+        env = "UPDRAFT_STATE_DIR",
+        default_value = ".updraft"
+    )]
+    state_dir: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Bring a stack up and keep it running in the foreground (Ctrl-C stops it).
+    ///
+    /// CONFIG is a .tf file or a directory of .tf files; without it, updraft runs the bundled
+    /// MyLearning example (examples/mylearning). Invalid configuration starts nothing.
+    Up(up::UpArgs),
+    /// Stop the running stack: listeners close, every instance is terminated.
+    Down,
+    /// Show the load balancers, target health per AZ and the auto scaling groups' instances.
+    Status {
+        /// Print the status as JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set the desired capacity of an auto scaling group (like `aws autoscaling
+    /// set-desired-capacity`). It must lie within the group's min and max size.
+    Scale {
+        /// The group's name (its `name` attribute, or its Terraform resource name).
+        group: String,
+        /// The new desired capacity.
+        desired_capacity: u32,
+    },
+    /// Show a group's scaling activities, newest first (like `aws autoscaling
+    /// describe-scaling-activities`).
+    Activities {
+        group: String,
+        /// How many to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Check a configuration without starting anything (like `terraform validate`).
+    Validate(up::ConfigArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_from(terraform_style_args(std::env::args_os()));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Up(args) => up::up(args, &cli.state_dir).await,
+        Command::Validate(args) => up::validate(&args),
+        Command::Down => {
+            remote(&cli.state_dir, |c| async move {
+                c.shutdown().await?;
+                println!("stopping the stack; its instances are being terminated");
+                Ok(())
+            })
+            .await
+        }
+        Command::Status { json } => {
+            remote(&cli.state_dir, |c| async move {
+                let status = c.status().await?;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&status).unwrap_or_default()
+                    );
+                } else {
+                    print!("{}", render::status(&status));
+                }
+                Ok(())
+            })
+            .await
+        }
+        Command::Scale {
+            group,
+            desired_capacity,
+        } => {
+            remote(&cli.state_dir, |c| async move {
+                let n = c.set_desired_capacity(&group, desired_capacity).await?;
+                println!("desired capacity of {group} set to {n}");
+                Ok(())
+            })
+            .await
+        }
+        Command::Activities { group, limit } => {
+            remote(&cli.state_dir, |c| async move {
+                let activities = c.activities(&group, limit).await?;
+                print!("{}", render::activities(&activities));
+                Ok(())
+            })
+            .await
+        }
+    }
+}
+
+/// Runs `f` against the daemon of `state_dir`, printing its error the way users need it.
+async fn remote<F, Fut>(state_dir: &std::path::Path, f: F) -> ExitCode
+where
+    F: FnOnce(ApiClient) -> Fut,
+    Fut: std::future::Future<Output = Result<(), server::ClientError>>,
+{
+    let result = match ApiClient::for_state_dir(state_dir) {
+        Ok(client) => f(client).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ server::ClientError::Api { .. }) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Accepts Terraform's single-dash `-var x=y` / `-var=x=y` by rewriting them to `--var`.
+fn terraform_style_args(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    args.map(|a| match a.to_str() {
+        Some("-var") => "--var".into(),
+        Some(s) if s.starts_with("-var=") => format!("-{s}").into(),
+        _ => a,
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terraform_var_flags_are_accepted() {
+        let args = ["updraft", "up", "-var", "a=1", "-var=b=2", "x.tf"].map(Into::into);
+        let cli = Cli::parse_from(terraform_style_args(args.into_iter()));
+        let Command::Up(up) = cli.command else {
+            panic!("parsed {:?}", cli.command)
+        };
+        assert_eq!(up.config.vars, vec!["a=1", "b=2"]);
+        assert_eq!(up.config.config.unwrap().to_str(), Some("x.tf"));
+    }
+
+    #[test]
+    fn help_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

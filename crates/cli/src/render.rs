@@ -1,0 +1,167 @@
+//! Human-readable rendering of the daemon's views.
+
+use std::fmt::Write;
+
+use server::store::Activity;
+use server::views::StackStatus;
+
+pub fn status(s: &StackStatus) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Stack {} ({}), updraft pid {}, state in {}",
+        s.config, s.region, s.daemon_pid, s.state_dir
+    );
+    let _ = writeln!(out, "Instance limits: {}", s.limits);
+    for lb in &s.load_balancers {
+        let _ = writeln!(
+            out,
+            "\nLoad balancer {} ({}) in {}",
+            lb.name,
+            lb.load_balancer_type,
+            lb.availability_zones.join(", ")
+        );
+        for l in &lb.listeners {
+            let _ = writeln!(
+                out,
+                "  listener {:<12} {:<5} http://{}/ → {}",
+                l.key,
+                l.protocol,
+                l.address,
+                l.forwards_to.join(", ")
+            );
+        }
+    }
+    for tg in &s.target_groups {
+        let _ = writeln!(
+            out,
+            "\nTarget group {} ({}:{})",
+            tg.name, tg.protocol, tg.port
+        );
+        if tg.targets.is_empty() {
+            let _ = writeln!(out, "  no registered targets");
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "  {:<12} {:<21} {:<21} {:<10} {:>8}  REASON",
+            "AZ", "TARGET", "ADDRESS", "STATE", "INFLIGHT"
+        );
+        let mut targets: Vec<_> = tg.targets.iter().collect();
+        targets.sort_by(|a, b| (&a.availability_zone, &a.id).cmp(&(&b.availability_zone, &b.id)));
+        for t in targets {
+            let reason = match (&t.reason, &t.description) {
+                (Some(r), Some(d)) => format!("{r}: {d}"),
+                (Some(r), None) => r.clone(),
+                (None, Some(d)) => d.clone(),
+                (None, None) => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "  {:<12} {:<21} {:<21} {:<10} {:>8}  {}",
+                t.availability_zone.as_deref().unwrap_or("-"),
+                t.id,
+                t.address,
+                t.state.as_str(),
+                t.in_flight,
+                reason
+            );
+        }
+    }
+    for g in &s.auto_scaling_groups {
+        let _ = writeln!(
+            out,
+            "\nAuto scaling group {}: desired {} (min {}, max {}) over {}",
+            g.name,
+            g.desired_capacity,
+            g.min_size,
+            g.max_size,
+            g.availability_zones.join(", ")
+        );
+        if !g.instances.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {:<12} {:<21} {:<12} {:<10} {:<21} {:<10} {:>8}",
+                "AZ", "INSTANCE", "LIFECYCLE", "HEALTH", "ADDRESS", "TYPE", "PID"
+            );
+        }
+        let mut instances: Vec<_> = g.instances.iter().collect();
+        instances.sort_by(|a, b| (&a.availability_zone, &a.id).cmp(&(&b.availability_zone, &b.id)));
+        for i in instances {
+            let _ = writeln!(
+                out,
+                "  {:<12} {:<21} {:<12} {:<10} {:<21} {:<10} {:>8}",
+                i.availability_zone,
+                i.id.as_str(),
+                i.lifecycle.as_str(),
+                i.target_health.map_or("-", |h| h.as_str()),
+                i.address,
+                i.instance_type,
+                i.pid.map_or_else(|| "-".into(), |p| p.to_string())
+            );
+        }
+        let per_zone: Vec<String> = g
+            .availability_zones
+            .iter()
+            .map(|z| {
+                let n = g
+                    .instances
+                    .iter()
+                    .filter(|i| &i.availability_zone == z && i.lifecycle.counts_toward_capacity())
+                    .count();
+                format!("{z}: {n}")
+            })
+            .collect();
+        let _ = writeln!(out, "  per AZ: {}", per_zone.join(", "));
+        if let Some(w) = &g.waiting {
+            let _ = writeln!(out, "  waiting: {w}");
+        }
+        if let Some(f) = &g.last_failure {
+            let _ = writeln!(
+                out,
+                "  last failed launch: {} at {}: {}",
+                f.instance, f.at, f.reason
+            );
+            for line in &f.log_tail {
+                let _ = writeln!(out, "    | {line}");
+            }
+        }
+        if !g.recent_activities.is_empty() {
+            let _ = writeln!(out, "  recent activities (newest first):");
+            for a in &g.recent_activities {
+                let _ = writeln!(
+                    out,
+                    "    {}  {:<10}  {}",
+                    a.start_time,
+                    format!("{:?}", a.status),
+                    a.description
+                );
+            }
+        }
+    }
+    if !s.recorded.is_empty() {
+        let _ = writeln!(out, "\nRecorded, not simulated: {}", s.recorded.join(", "));
+    }
+    out
+}
+
+pub fn activities(list: &[Activity]) -> String {
+    let mut out = String::new();
+    if list.is_empty() {
+        out.push_str("no activities yet\n");
+    }
+    for a in list {
+        let _ = writeln!(
+            out,
+            "{}  {:?}  {}\n  Cause: {}",
+            a.start_time, a.status, a.description, a.cause
+        );
+        if let Some(m) = &a.status_message {
+            let _ = writeln!(out, "  Status: {m}");
+        }
+        if let Some(end) = a.end_time {
+            let _ = writeln!(out, "  Ended: {end}");
+        }
+    }
+    out
+}

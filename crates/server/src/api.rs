@@ -1,0 +1,182 @@
+//! The daemon's local API: JSON over HTTP/1.1 on a loopback port, used by the CLI
+//! (`updraft status`, `scale`, `down`, …). The address is written to `daemon.json` in the state
+//! directory.
+//!
+//! | method | path | body / answer |
+//! |---|---|---|
+//! | GET | `/v1/status` | [`StackStatus`](crate::views::StackStatus) |
+//! | PUT | `/v1/auto-scaling-groups/{name}/desired-capacity` | `{"desired_capacity": n}` |
+//! | GET | `/v1/auto-scaling-groups/{name}/activities?limit=n` | `[Activity]`, newest first |
+//! | POST | `/v1/shutdown` | stops the stack (`updraft down`) |
+//!
+//! Errors are `{"error": {"code": "...", "message": "..."}}` with a 4xx/5xx status.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::controller::ControllerHandle;
+
+/// Largest request body the API reads.
+const MAX_BODY: usize = 64 * 1024;
+
+/// `PUT …/desired-capacity` body.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DesiredCapacity {
+    pub desired_capacity: u32,
+}
+
+/// The error body of every failed call.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+}
+
+/// Serves the API until `shutdown` turns true.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    handle: ControllerHandle,
+    stop: watch::Sender<bool>,
+) {
+    let mut shutdown = stop.subscribe();
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "API accept failed");
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let handle = handle.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| route(req, handle.clone(), stop.clone()));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn route(
+    req: Request<Incoming>,
+    handle: ControllerHandle,
+    stop: watch::Sender<bool>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let method = req.method().clone();
+    let answer = match (&method, segments.as_slice()) {
+        (&Method::GET, ["v1", "status"]) => match handle.status().await {
+            Some(s) => json(StatusCode::OK, &s),
+            None => unavailable(),
+        },
+        (&Method::PUT, ["v1", "auto-scaling-groups", name, "desired-capacity"]) => {
+            let name = (*name).to_owned();
+            match read_json::<DesiredCapacity>(req).await {
+                Err(resp) => resp,
+                Ok(body) => match handle
+                    .set_desired_capacity(&name, body.desired_capacity)
+                    .await
+                {
+                    Ok(n) => json(
+                        StatusCode::OK,
+                        &DesiredCapacity {
+                            desired_capacity: n,
+                        },
+                    ),
+                    Err(message) => error(StatusCode::BAD_REQUEST, "ValidationError", &message),
+                },
+            }
+        }
+        (&Method::GET, ["v1", "auto-scaling-groups", name, "activities"]) => {
+            let limit = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("limit="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(50usize)
+                .min(1000);
+            match handle.activities(name, limit).await {
+                Ok(a) => json(StatusCode::OK, &a),
+                Err(message) => error(StatusCode::NOT_FOUND, "ValidationError", &message),
+            }
+        }
+        (&Method::POST, ["v1", "shutdown"]) => {
+            let _ = stop.send(true);
+            json(StatusCode::ACCEPTED, &serde_json::json!({"stopping": true}))
+        }
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "UnknownOperation",
+            &format!("no API operation {method} {path}"),
+        ),
+    };
+    Ok(answer)
+}
+
+async fn read_json<T: for<'de> Deserialize<'de>>(
+    req: Request<Incoming>,
+) -> Result<T, Response<Full<Bytes>>> {
+    let body = Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| error(StatusCode::BAD_REQUEST, "InvalidRequest", &e.to_string()))?
+        .to_bytes();
+    serde_json::from_slice(&body)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, "InvalidRequest", &e.to_string()))
+}
+
+fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(bytes)))
+        .expect("static response parts are valid")
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>> {
+    json(
+        status,
+        &ApiError {
+            error: ErrorDetail {
+                code: code.into(),
+                message: message.into(),
+            },
+        },
+    )
+}
+
+fn unavailable() -> Response<Full<Bytes>> {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailable",
+        "the stack is shutting down",
+    )
+}
+
+/// Where the API listens: loopback, a free port.
+pub(crate) async fn bind() -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}

@@ -1,0 +1,150 @@
+//! The CLI's side of the local API (see [`crate::api`]).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
+
+use crate::api::{ApiError, DesiredCapacity};
+use crate::daemon::DaemonInfo;
+use crate::store::Activity;
+use crate::views::StackStatus;
+
+/// Why a call to the daemon failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(
+        "no stack is running from state directory {state_dir} (start one with `updraft up`, or pass the --state-dir it uses)"
+    )]
+    NotRunning { state_dir: String },
+    #[error("cannot reach the updraft daemon at {addr}: {source} (is `updraft up` still running?)")]
+    Connect {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the updraft daemon at {addr} did not answer: {message}")]
+    Protocol { addr: SocketAddr, message: String },
+    /// The daemon answered with an error (a validation error, say): its message.
+    #[error("{message}")]
+    Api { code: String, message: String },
+}
+
+/// A client for one daemon.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    addr: SocketAddr,
+}
+
+impl ApiClient {
+    pub fn new(addr: SocketAddr) -> Self {
+        ApiClient { addr }
+    }
+
+    /// The client for the daemon running from `state_dir`.
+    pub fn for_state_dir(state_dir: &Path) -> Result<Self, ClientError> {
+        let info = DaemonInfo::read(state_dir)
+            .filter(DaemonInfo::is_alive)
+            .ok_or_else(|| ClientError::NotRunning {
+                state_dir: state_dir.display().to_string(),
+            })?;
+        Ok(ApiClient::new(info.api))
+    }
+
+    pub async fn status(&self) -> Result<StackStatus, ClientError> {
+        self.call(Method::GET, "/v1/status", None::<&()>).await
+    }
+
+    pub async fn set_desired_capacity(
+        &self,
+        group: &str,
+        desired: u32,
+    ) -> Result<u32, ClientError> {
+        let body = DesiredCapacity {
+            desired_capacity: desired,
+        };
+        let path = format!("/v1/auto-scaling-groups/{group}/desired-capacity");
+        let answer: DesiredCapacity = self.call(Method::PUT, &path, Some(&body)).await?;
+        Ok(answer.desired_capacity)
+    }
+
+    pub async fn activities(
+        &self,
+        group: &str,
+        limit: usize,
+    ) -> Result<Vec<Activity>, ClientError> {
+        let path = format!("/v1/auto-scaling-groups/{group}/activities?limit={limit}");
+        self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    pub async fn shutdown(&self) -> Result<(), ClientError> {
+        let _: serde_json::Value = self.call(Method::POST, "/v1/shutdown", None::<&()>).await?;
+        Ok(())
+    }
+
+    async fn call<B: Serialize, T: for<'de> Deserialize<'de>>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        let protocol = |message: String| ClientError::Protocol {
+            addr: self.addr,
+            message,
+        };
+        let stream = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::TcpStream::connect(self.addr),
+        )
+        .await
+        .map_err(|_| ClientError::Connect {
+            addr: self.addr,
+            source: std::io::ErrorKind::TimedOut.into(),
+        })?
+        .map_err(|source| ClientError::Connect {
+            addr: self.addr,
+            source,
+        })?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| protocol(e.to_string()))?;
+        tokio::spawn(conn);
+        let bytes = match body {
+            Some(b) => serde_json::to_vec(b).map_err(|e| protocol(e.to_string()))?,
+            None => Vec::new(),
+        };
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", self.addr.to_string())
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(bytes)))
+            .map_err(|e| protocol(e.to_string()))?;
+        let response = tokio::time::timeout(Duration::from_secs(30), sender.send_request(request))
+            .await
+            .map_err(|_| protocol("timed out after 30 s".into()))?
+            .map_err(|e| protocol(e.to_string()))?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| protocol(e.to_string()))?
+            .to_bytes();
+        if status.is_success() || status == StatusCode::ACCEPTED {
+            serde_json::from_slice(&body).map_err(|e| protocol(format!("bad answer: {e}")))
+        } else {
+            match serde_json::from_slice::<ApiError>(&body) {
+                Ok(e) => Err(ClientError::Api {
+                    code: e.error.code,
+                    message: e.error.message,
+                }),
+                Err(_) => Err(protocol(format!("HTTP {status}"))),
+            }
+        }
+    }
+}

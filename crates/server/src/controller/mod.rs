@@ -1,0 +1,277 @@
+//! The control plane's reconcile loop for auto scaling groups.
+//!
+//! One task owns the control plane's mutable state — the stack, each group's [`GroupState`],
+//! the instance records, the store — and runs `observe → decide → act` every tick:
+//! [`observe`] refreshes process status and target health, `scaling::decide` (pure) returns
+//! actions, [`act`] carries them out (launch, register, drain, terminate) and persists the
+//! result. Commands from the API (status, set desired capacity, shutdown) are served between
+//! ticks, so no lock is shared with anything else. The data plane only ever receives new
+//! snapshots; it never waits for this loop.
+
+mod act;
+mod observe;
+mod status;
+
+pub(crate) use status::describe_limits;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use compute::ProcessProvider;
+use model::{InstanceId, Stack};
+use proxy::DataPlane;
+use scaling::GroupState;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock::SharedClock;
+use crate::fleet::InstanceRecord;
+use crate::store::{Activity, Store, StoreError};
+use crate::views::{LaunchFailure, StackStatus};
+
+/// How the controller runs.
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// Reconcile period. Short, because reacting in about a second is the point.
+    pub tick: Duration,
+    /// SIGTERM-to-SIGKILL grace when an instance is terminated.
+    pub terminate_grace: Duration,
+    /// Where listeners bind.
+    pub bind_host: IpAddr,
+    pub state_dir: PathBuf,
+    pub config_label: String,
+}
+
+/// A request to the controller, answered between ticks.
+pub enum Command {
+    Status(oneshot::Sender<StackStatus>),
+    SetDesiredCapacity {
+        group: String,
+        desired: u32,
+        reply: oneshot::Sender<Result<u32, String>>,
+    },
+    Activities {
+        group: String,
+        limit: usize,
+        reply: oneshot::Sender<Result<Vec<Activity>, String>>,
+    },
+}
+
+/// Something a background task reports back.
+pub(crate) enum Event {
+    /// An instance's process has been stopped.
+    Stopped {
+        id: InstanceId,
+        error: Option<String>,
+    },
+}
+
+/// Sends commands to a running controller.
+#[derive(Clone)]
+pub struct ControllerHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl ControllerHandle {
+    pub(crate) fn new(tx: mpsc::Sender<Command>) -> Self {
+        ControllerHandle { tx }
+    }
+
+    pub async fn status(&self) -> Option<StackStatus> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Status(reply)).await.ok()?;
+        rx.await.ok()
+    }
+
+    pub async fn set_desired_capacity(&self, group: &str, desired: u32) -> Result<u32, String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::SetDesiredCapacity {
+                group: group.to_owned(),
+                desired,
+                reply,
+            })
+            .await
+            .map_err(|_| "the stack is shutting down".to_string())?;
+        rx.await
+            .map_err(|_| "the stack is shutting down".to_string())?
+    }
+
+    pub async fn activities(&self, group: &str, limit: usize) -> Result<Vec<Activity>, String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Activities {
+                group: group.to_owned(),
+                limit,
+                reply,
+            })
+            .await
+            .map_err(|_| "the stack is shutting down".to_string())?;
+        rx.await
+            .map_err(|_| "the stack is shutting down".to_string())?
+    }
+}
+
+/// Per-group runtime: the spec it runs, its state, and what `updraft status` says about it.
+pub(crate) struct Group {
+    pub spec: model::AutoScalingGroup,
+    pub state: GroupState,
+    pub waiting: Option<String>,
+    pub last_failure: Option<LaunchFailure>,
+}
+
+/// The controller's state.
+pub struct Controller {
+    pub(crate) stack: Stack,
+    pub(crate) groups: BTreeMap<String, Group>,
+    /// Live instances (not Terminated).
+    pub(crate) instances: BTreeMap<InstanceId, InstanceRecord>,
+    pub(crate) store: Store,
+    pub(crate) provider: Arc<ProcessProvider>,
+    pub(crate) data_plane: DataPlane,
+    pub(crate) clock: SharedClock,
+    pub(crate) config: ControllerConfig,
+    pub(crate) events: mpsc::UnboundedSender<Event>,
+    events_rx: Option<mpsc::UnboundedReceiver<Event>>,
+    /// Terminations still running in the background.
+    pub(crate) stopping: usize,
+}
+
+impl Controller {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        stack: Stack,
+        groups: BTreeMap<String, Group>,
+        instances: BTreeMap<InstanceId, InstanceRecord>,
+        store: Store,
+        provider: Arc<ProcessProvider>,
+        data_plane: DataPlane,
+        clock: SharedClock,
+        config: ControllerConfig,
+    ) -> Controller {
+        let (events, events_rx) = mpsc::unbounded_channel();
+        Controller {
+            stack,
+            groups,
+            instances,
+            store,
+            provider,
+            data_plane,
+            clock,
+            config,
+            events,
+            events_rx: Some(events_rx),
+            stopping: 0,
+        }
+    }
+
+    /// Runs until `shutdown` fires, then terminates every instance and returns.
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut events = self.events_rx.take().expect("run is called once");
+        let mut tick = tokio::time::interval(self.config.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = self.reconcile().await {
+                        tracing::error!(error = %e, "reconcile failed; retrying next tick");
+                    }
+                }
+                Some(cmd) = commands.recv() => self.handle(cmd),
+                Some(event) = events.recv() => self.on_event(event),
+                _ = shutdown.changed() => break,
+            }
+        }
+        self.shut_down(&mut events).await;
+    }
+
+    fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Command::SetDesiredCapacity {
+                group,
+                desired,
+                reply,
+            } => {
+                let _ = reply.send(self.set_desired_capacity(&group, desired));
+            }
+            Command::Activities {
+                group,
+                limit,
+                reply,
+            } => {
+                let result = match self.find_group(&group) {
+                    Some(key) => self
+                        .store
+                        .activities(&key, limit)
+                        .map_err(|e| e.to_string()),
+                    None => Err(self.no_such_group(&group)),
+                };
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Stopped { id, error } => {
+                self.stopping = self.stopping.saturating_sub(1);
+                if let Some(error) = error {
+                    tracing::warn!(instance = %id, %error, "instance did not stop cleanly");
+                }
+            }
+        }
+    }
+
+    /// Finds a group by AWS name, then by resource name; returns its key.
+    pub(crate) fn find_group(&self, name: &str) -> Option<String> {
+        self.stack.auto_scaling_group(name).map(|g| g.key.clone())
+    }
+
+    fn no_such_group(&self, name: &str) -> String {
+        let names: Vec<_> = self.groups.values().map(|g| g.spec.name.as_str()).collect();
+        format!(
+            "no auto scaling group named `{name}` in this stack; groups: {}",
+            if names.is_empty() {
+                "none".into()
+            } else {
+                names.join(", ")
+            }
+        )
+    }
+
+    fn set_desired_capacity(&mut self, name: &str, desired: u32) -> Result<u32, String> {
+        let key = self
+            .find_group(name)
+            .ok_or_else(|| self.no_such_group(name))?;
+        let now = self.clock.now();
+        let group = self.groups.get_mut(&key).expect("stack and groups agree");
+        let next = scaling::asg::set_desired_capacity(&group.spec, &group.state, desired, now)
+            .map_err(|e| e.to_string())?;
+        group.state = next;
+        self.store
+            .save_group(&group.spec, &group.state)
+            .map_err(|e| e.to_string())?;
+        tracing::info!(group = %group.spec.name, desired, "desired capacity set");
+        Ok(desired)
+    }
+
+    /// Instances of one group, oldest first.
+    pub(crate) fn group_instances(&self, key: &str) -> Vec<&InstanceRecord> {
+        let mut v: Vec<_> = self.instances.values().filter(|i| i.group == key).collect();
+        v.sort_by_key(|i| (i.launched_at, i.id.clone()));
+        v
+    }
+
+    pub(crate) fn persist(&self, record: &InstanceRecord) -> Result<(), StoreError> {
+        self.store.save_instance(record)
+    }
+}

@@ -1,0 +1,70 @@
+//! Builds the data plane's [`proxy::Snapshot`] from the desired stack and the instances the
+//! control plane runs: InService instances are registered targets, Terminating ones are
+//! draining, static `aws_lb_target_group_attachment`s are registered as they are.
+
+use std::net::{IpAddr, SocketAddr};
+
+use model::{LifecycleState, Stack};
+use proxy::{ListenerConfig, Snapshot, TargetConfig, TargetGroupConfig};
+
+use crate::fleet::InstanceRecord;
+
+/// The snapshot for `stack` with listeners bound on `bind_host`.
+pub fn snapshot(stack: &Stack, instances: &[InstanceRecord], bind_host: IpAddr) -> Snapshot {
+    let listeners = stack
+        .listeners
+        .values()
+        .map(|l| ListenerConfig {
+            key: l.key.clone(),
+            load_balancer: l.load_balancer.clone(),
+            bind: SocketAddr::new(bind_host, l.port),
+            protocol: l.protocol,
+            default_action: l.default_action.clone(),
+        })
+        .collect();
+    let target_groups = stack
+        .target_groups
+        .values()
+        .map(|tg| {
+            let members = stack
+                .auto_scaling_groups
+                .values()
+                .filter(|g| g.target_groups.contains(&tg.key))
+                .flat_map(|g| instances.iter().filter(move |i| i.group == g.key))
+                .filter_map(|i| {
+                    let draining = match i.lifecycle {
+                        LifecycleState::InService => false,
+                        LifecycleState::Terminating => true,
+                        _ => return None,
+                    };
+                    Some(TargetConfig {
+                        id: i.id.to_string(),
+                        addr: SocketAddr::from((i.host, tg.port)),
+                        availability_zone: Some(i.availability_zone.clone()),
+                        draining,
+                    })
+                });
+            let attached = stack
+                .target_group_attachments
+                .values()
+                .filter(|a| a.target_group == tg.key)
+                .map(|a| TargetConfig {
+                    id: format!("{}:{}", a.ip, a.port),
+                    addr: SocketAddr::new(a.ip, a.port),
+                    availability_zone: a
+                        .availability_zone
+                        .as_ref()
+                        .map(|z| model::AvailabilityZone::new(z.clone())),
+                    draining: false,
+                });
+            TargetGroupConfig {
+                spec: tg.clone(),
+                targets: members.chain(attached).collect(),
+            }
+        })
+        .collect();
+    Snapshot {
+        listeners,
+        target_groups,
+    }
+}

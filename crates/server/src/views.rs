@@ -1,0 +1,110 @@
+//! What `updraft status` shows: plain serializable views of the running stack, shared by the
+//! API (which sends them) and the CLI (which renders them).
+
+use model::{InstanceId, LifecycleState, TargetHealthState, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::store::Activity;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StackStatus {
+    /// The config file or directory the stack was brought up from.
+    pub config: String,
+    pub region: String,
+    pub state_dir: String,
+    pub daemon_pid: u32,
+    /// Whether instance types are enforced with cgroups, and if not, why.
+    pub limits: String,
+    pub now: Timestamp,
+    pub load_balancers: Vec<LoadBalancerStatus>,
+    pub target_groups: Vec<TargetGroupStatus>,
+    pub auto_scaling_groups: Vec<GroupStatus>,
+    /// Resources accepted but not simulated (`aws_vpc.main`, …).
+    pub recorded: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadBalancerStatus {
+    pub key: String,
+    pub name: String,
+    pub load_balancer_type: String,
+    pub availability_zones: Vec<String>,
+    pub listeners: Vec<ListenerStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListenerStatus {
+    pub key: String,
+    pub protocol: String,
+    /// Where it really listens, e.g. `127.0.0.1:8080`.
+    pub address: String,
+    pub forwards_to: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetGroupStatus {
+    pub key: String,
+    pub name: String,
+    pub protocol: String,
+    pub port: u16,
+    pub targets: Vec<TargetStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetStatus {
+    pub id: String,
+    pub address: String,
+    pub availability_zone: Option<String>,
+    pub state: TargetHealthState,
+    pub reason: Option<String>,
+    pub description: Option<String>,
+    pub in_flight: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupStatus {
+    pub key: String,
+    pub name: String,
+    pub min_size: u32,
+    pub max_size: u32,
+    pub desired_capacity: u32,
+    pub availability_zones: Vec<String>,
+    pub instances: Vec<InstanceStatus>,
+    /// Why the group is held back from desired capacity, if it is.
+    pub waiting: Option<String>,
+    pub last_failure: Option<LaunchFailure>,
+    /// Newest first.
+    pub recent_activities: Vec<Activity>,
+}
+
+impl GroupStatus {
+    pub fn count(&self, state: LifecycleState) -> usize {
+        self.instances
+            .iter()
+            .filter(|i| i.lifecycle == state)
+            .count()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    pub id: InstanceId,
+    pub availability_zone: String,
+    pub address: String,
+    pub lifecycle: LifecycleState,
+    pub instance_type: String,
+    /// The worst target health over the group's target groups.
+    pub target_health: Option<TargetHealthState>,
+    pub launched_at: Timestamp,
+    pub pid: Option<u32>,
+    pub log: Option<String>,
+}
+
+/// The last launch that failed, with the end of its console log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaunchFailure {
+    pub instance: InstanceId,
+    pub at: Timestamp,
+    pub reason: String,
+    pub log_tail: Vec<String>,
+}

@@ -1,0 +1,135 @@
+# MyLearning: the classic scalable, highly available web tier.
+#
+# An Application Load Balancer in front of an auto scaling group spread over three
+# availability zones. This is ordinary AWS Terraform: `terraform plan` reads it as-is, and
+# `updraft up` runs it for real on this machine — each AZ is a loopback block
+# (us-east-1a = 127.0.1.0/24, b = 127.0.2.0/24, c = 127.0.3.0/24) and each instance is a
+# real `mylearning` process, CPU- and memory-limited by its instance type.
+
+terraform {
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.0"
+    }
+  }
+}
+
+provider "aws" {
+  region = var.region
+}
+
+variable "region" {
+  type    = string
+  default = "us-east-1"
+}
+
+variable "listener_port" {
+  description = "Port the load balancer listens on (80 on AWS; unprivileged here)."
+  type        = number
+  default     = 8080
+}
+
+variable "app_port" {
+  description = "Port each instance serves on, at its own address."
+  type        = number
+  default     = 8080
+}
+
+locals {
+  name  = "mylearning"
+  zones = ["${var.region}a", "${var.region}b", "${var.region}c"]
+}
+
+resource "aws_vpc" "main" {
+  cidr_block = "10.0.0.0/16"
+  tags       = { Name = local.name }
+}
+
+resource "aws_subnet" "public" {
+  count             = length(local.zones)
+  vpc_id            = aws_vpc.main.id
+  availability_zone = local.zones[count.index]
+  cidr_block        = cidrsubnet(aws_vpc.main.cidr_block, 8, count.index + 1)
+  tags              = { Name = "${local.name}-${local.zones[count.index]}" }
+}
+
+resource "aws_security_group" "web" {
+  name   = "${local.name}-web"
+  vpc_id = aws_vpc.main.id
+}
+
+resource "aws_lb" "web" {
+  name               = local.name
+  load_balancer_type = "application"
+  subnets            = aws_subnet.public[*].id
+  security_groups    = [aws_security_group.web.id]
+}
+
+resource "aws_lb_target_group" "web" {
+  name                 = "${local.name}-web"
+  port                 = var.app_port
+  protocol             = "HTTP"
+  vpc_id               = aws_vpc.main.id
+  deregistration_delay = 30
+
+  health_check {
+    path                = "/health"
+    interval            = 5
+    timeout             = 2
+    healthy_threshold   = 2
+    unhealthy_threshold = 2
+    matcher             = "200"
+  }
+}
+
+resource "aws_lb_listener" "http" {
+  load_balancer_arn = aws_lb.web.arn
+  port              = var.listener_port
+  protocol          = "HTTP"
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.web.arn
+  }
+}
+
+resource "aws_launch_template" "web" {
+  name_prefix   = "${local.name}-"
+  image_id      = "ami-0abcdef1234567890"
+  instance_type = "t3.micro"
+
+  # On AWS this script would install and start the app; here the instance is this script.
+  user_data = base64encode(<<-EOF
+    #!/bin/sh
+    echo "booting MyLearning on $UPDRAFT_INSTANCE_ID in $UPDRAFT_AZ at $HOST:$PORT"
+    exec mylearning
+  EOF
+  )
+}
+
+resource "aws_autoscaling_group" "web" {
+  name                      = "web"
+  min_size                  = 3
+  max_size                  = 12
+  desired_capacity          = 3
+  vpc_zone_identifier       = aws_subnet.public[*].id
+  target_group_arns         = [aws_lb_target_group.web.arn]
+  health_check_type         = "ELB"
+  health_check_grace_period = 30
+
+  launch_template {
+    id      = aws_launch_template.web.id
+    version = "$Latest"
+  }
+
+  tag {
+    key                 = "Name"
+    value               = local.name
+    propagate_at_launch = true
+  }
+}
+
+output "url" {
+  value = "http://127.0.0.1:${var.listener_port}/"
+}
