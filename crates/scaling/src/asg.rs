@@ -54,6 +54,12 @@ impl GroupState {
         }
     }
 
+    /// Records a launch that failed before any process ran (no address free, spawn error).
+    pub fn record_launch_failure(&mut self, now: Timestamp) {
+        self.launch_failures += 1;
+        self.last_launch_failure_at = Some(now);
+    }
+
     /// When the next launch may be attempted, if the group is backing off.
     pub fn next_launch_at(&self) -> Option<Timestamp> {
         self.last_launch_failure_at
@@ -171,8 +177,7 @@ pub fn decide(
                 let failed_launch =
                     (!launch_succeeded(inst, &observed, now)).then(|| cause::launch_failed(detail));
                 if failed_launch.is_some() {
-                    next.launch_failures += 1;
-                    next.last_launch_failure_at = Some(now);
+                    next.record_launch_failure(now);
                 }
                 actions.push(Action::Terminate {
                     id: inst.id.clone(),
