@@ -9,9 +9,9 @@
 //!
 //! # Pipeline
 //!
-//! [`decl`] parses with `hcl-edit` (which keeps spans, hence lines) and sorts the top-level
-//! blocks → [`eval`] analyses references, orders and evaluates everything with `hcl-rs`, giving
-//! each resource the ids and ARNs AWS would compute → [`decode`] maps instances onto `model`
+//! `decl` parses with `hcl-edit` (which keeps spans, hence lines) and sorts the top-level
+//! blocks → `eval` analyses references, orders and evaluates everything with `hcl-rs`, giving
+//! each resource the ids and ARNs AWS would compute → `decode` maps instances onto `model`
 //! types, turning ids and ARNs back into resource names, and cross-checks them.
 //!
 //! # Invariants

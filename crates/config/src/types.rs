@@ -139,6 +139,15 @@ pub(crate) fn parse_number(s: &str) -> Option<Number> {
     s.parse::<f64>().ok().and_then(Number::from_f64)
 }
 
+/// A number as a non-negative whole number, whether it is stored as an integer or as a float
+/// (`10 / 2` is `5` in Terraform, but a float here).
+pub(crate) fn whole(n: &Number) -> Option<u64> {
+    n.as_u64().or_else(|| {
+        let f = n.as_f64()?;
+        (f >= 0.0 && f.fract() == 0.0 && f <= 9.0e15).then_some(f as u64)
+    })
+}
+
 /// Converts `value` to `ty` with Terraform's automatic conversions; the error says why not.
 pub(crate) fn convert(value: Value, ty: &Type) -> Result<Value, String> {
     let mismatch = |v: &Value| format!("expected {ty}, got {}", describe(v));
@@ -320,5 +329,13 @@ mod tests {
             from_cli("1.5", Some(&Type::Number), None).unwrap(),
             Value::from(1.5)
         );
+    }
+
+    #[test]
+    fn whole_numbers_may_be_floats() {
+        assert_eq!(whole(&Number::from(5)), Some(5));
+        assert_eq!(whole(&Number::from_f64(5.0).unwrap()), Some(5));
+        assert_eq!(whole(&Number::from_f64(5.5).unwrap()), None);
+        assert_eq!(whole(&Number::from(-1)), None);
     }
 }

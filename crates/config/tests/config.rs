@@ -411,7 +411,7 @@ resource "aws_autoscaling_group" "web" {
   }
 }
 "#;
-    let s = ok(text).stack;
+    let s = ok(&text.replace("max_size           = 3", "max_size           = 6 / 2")).stack;
     let zones: Vec<_> = s
         .subnets
         .values()
@@ -420,6 +420,7 @@ resource "aws_autoscaling_group" "web" {
     assert_eq!(zones, ["eu-west-1a", "eu-west-1b", "eu-west-1c"]);
     let g = &s.auto_scaling_groups["web"];
     assert_eq!(g.subnets, ["z[0]", "z[2]"]);
+    assert_eq!(g.max_size, 3, "6 / 2 is a whole number even as a float");
     assert_eq!(g.launch_template.version, LaunchTemplateVersion::Default);
 }
 

@@ -126,7 +126,7 @@ impl<'a> Reader<'a> {
         let Value::Number(n) = self.converted(name, &Type::Number)? else {
             return None;
         };
-        match n.as_u64().filter(|v| (lo..=hi).contains(v)) {
+        match types::whole(&n).filter(|v| (lo..=hi).contains(v)) {
             Some(v) => Some(v),
             None => {
                 self.error(

@@ -118,7 +118,9 @@ impl Evaluator<'_, '_> {
                 let n = match v.as_ref().ok().and_then(|v| {
                     crate::types::convert(v.clone(), &crate::types::Type::Number).ok()
                 }) {
-                    Some(Value::Number(n)) => n.as_u64().filter(|n| *n as usize <= MAX_INSTANCES),
+                    Some(Value::Number(n)) => {
+                        crate::types::whole(&n).filter(|n| *n as usize <= MAX_INSTANCES)
+                    }
                     _ => None,
                 };
                 match n {
