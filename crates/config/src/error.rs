@@ -74,6 +74,7 @@ impl fmt::Display for ConfigError {
         // ("min_size (13) is greater than max_size (12)").
         if let Some(attribute) = &self.attribute
             && !self.message.starts_with(attribute.as_str())
+            && !self.message.starts_with(&format!("`{attribute}`"))
         {
             write!(f, "{attribute}: ")?;
         }
@@ -170,6 +171,13 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "error: aws_lb_target_group.web: health_check.interval: 2 s is out of range"
+        );
+        let e = ConfigError::new("`warm_pool` is not supported yet")
+            .address("aws_autoscaling_group.web")
+            .attribute("warm_pool");
+        assert_eq!(
+            e.to_string(),
+            "error: aws_autoscaling_group.web: `warm_pool` is not supported yet"
         );
     }
 

@@ -306,6 +306,56 @@ fn missing_files_and_empty_directories_are_errors() {
     std::fs::remove_dir(&empty).unwrap();
 }
 
+#[test]
+fn a_directory_is_one_module_across_files() {
+    let dir = std::env::temp_dir().join(format!("updraft-config-dir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("variables.tf"),
+        "variable \"port\" {\n  default = 8080\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("main.tf"),
+        TIER.replace("port     = 8080", "port     = var.port"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("notes.txt"), "not configuration").unwrap();
+    let loaded = config::load(&dir, &vars(&[("port", "9000")])).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        loaded.files,
+        vec![dir.join("main.tf"), dir.join("variables.tf")]
+    );
+    assert_eq!(loaded.stack.target_groups["web"].port, 9000);
+
+    std::fs::write(
+        dir.join("variables.tf"),
+        "variable \"port\" {\n  default = 8080\n  typo = 1\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("main.tf"),
+        with(
+            TIER,
+            "max_size            = 4",
+            "max_size            = \"four\"",
+        ),
+    )
+    .unwrap();
+    let e = config::load(&dir, &BTreeMap::new()).unwrap_err();
+    let files: Vec<_> = e
+        .iter()
+        .map(|e| {
+            Path::new(&e.location.as_ref().unwrap().file)
+                .file_name()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(files, ["main.tf", "variables.tf"], "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 // === count, for_each, references ===
 
 #[test]
@@ -961,6 +1011,57 @@ fn all_errors_are_reported_together_in_line_order() {
     let shown = e.to_string();
     assert!(shown.ends_with("\n\n3 errors"), "{shown}");
     assert_eq!(shown.matches("\n  --> main.tf:").count(), 3);
+}
+
+#[test]
+fn load_balancers_need_two_zones_and_aws_names() {
+    let text = with(
+        TIER,
+        "subnets = [aws_subnet.a.id, aws_subnet.b.id]",
+        "subnets = [aws_subnet.a.id]",
+    );
+    let e = one_error(&text);
+    assert_eq!(
+        e.message,
+        "an application load balancer needs subnets in at least two availability zones, got 1"
+    );
+    assert_eq!(line(&e), line_of(&text, "subnets = [aws_subnet.a.id]"));
+
+    let text = with(
+        TIER,
+        "resource \"aws_lb\" \"front\" {\n",
+        "resource \"aws_lb\" \"front\" {\n  name = \"front_lb\"\n",
+    );
+    let e = one_error(&text);
+    assert!(
+        e.message.starts_with("`front_lb` is not a valid name"),
+        "{e}"
+    );
+    assert_eq!(line(&e), line_of(&text, "front_lb"));
+
+    let text = with(
+        TIER,
+        "  port              = 80\n",
+        "  port              = 80\n  protocol          = \"TCP\"\n",
+    );
+    let e = one_error(&text);
+    assert_eq!(
+        e.message,
+        "an application load balancer listens on HTTP or HTTPS, not TCP"
+    );
+    assert_eq!(line(&e), line_of(&text, "\"TCP\""));
+
+    let text = with(
+        TIER,
+        "load_balancer_arn = aws_lb.front.arn",
+        "load_balancer_arn = \"arn:nothing\"",
+    );
+    let e = one_error(&text);
+    assert_eq!(
+        e.message,
+        "`arn:nothing` is not the ARN of any aws_lb in this configuration"
+    );
+    assert_eq!(e.hint.as_deref(), Some("refer to one: aws_lb.<name>.arn"));
 }
 
 // === fuzz corpus replay ===

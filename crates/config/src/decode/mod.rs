@@ -79,9 +79,10 @@ impl Index {
         match self.get(kind, value) {
             Some(key) => Some(key.to_owned()),
             None => {
+                let shown = if what == "arn" { "ARN" } else { what };
                 r.error(
                     attr,
-                    format!("`{value}` is not the {what} of any {kind} in this configuration"),
+                    format!("`{value}` is not the {shown} of any {kind} in this configuration"),
                     Some(format!("refer to one: {kind}.<name>.{what}")),
                 );
                 None
