@@ -144,7 +144,9 @@ impl AutoScalingGroup {
                     "vpc_zone_identifier",
                     "the group has no subnets, so it has no availability zone to launch into",
                 )
-                .hint("list subnets, e.g. vpc_zone_identifier = [aws_subnet.a.id, aws_subnet.b.id]"),
+                .hint(
+                    "list subnets, e.g. vpc_zone_identifier = [aws_subnet.a.id, aws_subnet.b.id]",
+                ),
             );
         }
         if self.health_check_grace_period > Duration::from_secs(7200) {
@@ -160,8 +162,11 @@ impl AutoScalingGroup {
             && pos + 1 != self.termination_policies.len()
         {
             v.push(
-                Violation::new("termination_policies", "\"Default\" must be the last policy")
-                    .hint("move \"Default\" to the end of the list"),
+                Violation::new(
+                    "termination_policies",
+                    "\"Default\" must be the last policy",
+                )
+                .hint("move \"Default\" to the end of the list"),
             );
         }
         v
@@ -256,7 +261,10 @@ mod tests {
     #[test]
     fn default_termination_policy_must_be_last() {
         let mut g = group();
-        g.termination_policies = vec![TerminationPolicy::Default, TerminationPolicy::OldestInstance];
+        g.termination_policies = vec![
+            TerminationPolicy::Default,
+            TerminationPolicy::OldestInstance,
+        ];
         assert_eq!(g.validate()[0].attribute, "termination_policies");
     }
 }

@@ -34,7 +34,9 @@ impl FromStr for InstanceId {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let ok = s.strip_prefix("i-").is_some_and(|hex| {
             (8..=17).contains(&hex.len())
-                && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         });
         if ok {
             Ok(InstanceId(s.to_owned()))
@@ -95,7 +97,14 @@ mod tests {
     fn instance_ids_look_like_ec2() {
         let id = InstanceId::from_bits(0xabc);
         assert_eq!(id.as_str(), "i-00000000000000abc");
-        assert_eq!("i-0123456789abcdef0".parse::<InstanceId>().unwrap().as_str().len(), 19);
+        assert_eq!(
+            "i-0123456789abcdef0"
+                .parse::<InstanceId>()
+                .unwrap()
+                .as_str()
+                .len(),
+            19
+        );
         assert!("i-XYZ".parse::<InstanceId>().is_err());
         assert!("web-1".parse::<InstanceId>().is_err());
     }

@@ -14,6 +14,7 @@ pub mod health;
 pub mod ids;
 pub mod instance_type;
 pub mod load_balancer;
+pub mod metric;
 pub mod network;
 pub mod stack;
 pub mod time;
@@ -30,6 +31,7 @@ pub use load_balancer::{
     Action, HealthCheck, HealthCheckPort, Listener, LoadBalancer, LoadBalancerType, Matcher,
     Protocol, TargetGroup, TargetGroupAttachment, TargetType, WeightedTargetGroup,
 };
+pub use metric::{DatumValue, Dimension, MetricDatum, Unit};
 pub use network::{AvailabilityZone, Subnet};
 pub use stack::{Location, RecordedResource, SourceMap, Stack};
 pub use time::Timestamp;

@@ -83,8 +83,14 @@ mod tests {
     fn zones_map_to_loopback_blocks_by_letter() {
         let a = AvailabilityZone::new("us-east-1a");
         let c = AvailabilityZone::new("eu-west-3c");
-        assert_eq!(a.default_loopback_block().unwrap().to_string(), "127.0.1.0/24");
-        assert_eq!(c.default_loopback_block().unwrap().to_string(), "127.0.3.0/24");
+        assert_eq!(
+            a.default_loopback_block().unwrap().to_string(),
+            "127.0.1.0/24"
+        );
+        assert_eq!(
+            c.default_loopback_block().unwrap().to_string(),
+            "127.0.3.0/24"
+        );
         assert_eq!(AvailabilityZone::new("use1-az1").letter_index(), None);
     }
 
@@ -93,7 +99,10 @@ mod tests {
         let a = AvailabilityZone::new("us-east-1a");
         let vpc: Ipv4Net = "10.0.1.0/24".parse().unwrap();
         let lo: Ipv4Net = "127.42.7.0/24".parse().unwrap();
-        assert_eq!(loopback_block_for(&a, vpc).unwrap().to_string(), "127.0.1.0/24");
+        assert_eq!(
+            loopback_block_for(&a, vpc).unwrap().to_string(),
+            "127.0.1.0/24"
+        );
         assert_eq!(loopback_block_for(&a, lo).unwrap(), lo);
     }
 
@@ -101,6 +110,9 @@ mod tests {
     fn instance_addresses_skip_the_listener_address() {
         let block: Ipv4Net = "127.0.2.0/24".parse().unwrap();
         let first: Vec<_> = instance_addresses(block).take(2).collect();
-        assert_eq!(first, vec![Ipv4Addr::new(127, 0, 2, 2), Ipv4Addr::new(127, 0, 2, 3)]);
+        assert_eq!(
+            first,
+            vec![Ipv4Addr::new(127, 0, 2, 2), Ipv4Addr::new(127, 0, 2, 3)]
+        );
     }
 }

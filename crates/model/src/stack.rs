@@ -132,6 +132,9 @@ mod tests {
         map.insert(&addr, Some("port"), at(12));
         assert_eq!(map.get(&addr, Some("port")).unwrap().line, 12);
         assert_eq!(map.get(&addr, Some("protocol")).unwrap().line, 10);
-        assert_eq!(map.get(&addr, Some("port")).unwrap().to_string(), "main.tf:12");
+        assert_eq!(
+            map.get(&addr, Some("port")).unwrap().to_string(),
+            "main.tf:12"
+        );
     }
 }
