@@ -69,7 +69,7 @@ const RECORDED: &[(&str, &str, &str)] = &[
     ("aws_s3_bucket", "S3 is not simulated", ""),
     (
         "aws_acm_certificate",
-        "certificates are recorded for now: HTTPS listeners are not served yet",
+        "ACM certificates are recorded only: updraft does not issue or validate them",
         "",
     ),
 ];
