@@ -54,9 +54,11 @@ pub struct Loaded {
 /// Loads `path`: one `.tf` file, or every `*.tf` file of a directory (sorted by name, as
 /// Terraform reads a module).
 ///
-/// `vars` are `-var name=value` overrides. Each is converted to the variable's declared type
-/// (or its default's type): numbers, bools, strings, and lists/maps written in HCL syntax
-/// (`zones=["a","b"]`).
+/// `vars` are `-var name=value` overrides (the CLI folds `TF_VAR_name` into them). Each is
+/// converted to the variable's declared type (or its default's type): numbers, bools, strings,
+/// and lists/maps written in HCL syntax (`zones=["a","b"]`). A name no variable declares is
+/// ignored, as Terraform ignores stray `TF_VAR_`s, unless it is a likely typo of a declared one
+/// (`regoin` for `region`): that is an error.
 pub fn load(path: &Path, vars: &BTreeMap<String, String>) -> Result<Loaded, ConfigErrors> {
     let fail =
         |message: String, hint: &str| Err(ConfigErrors(vec![ConfigError::new(message).hint(hint)]));

@@ -34,6 +34,12 @@ fn ok(text: &str) -> Loaded {
 }
 
 #[track_caller]
+fn ok_with(text: &str, given: &BTreeMap<String, String>) -> Loaded {
+    config::load_str("main.tf", text, given, Path::new("."))
+        .unwrap_or_else(|e| panic!("expected the config to load:\n{e}"))
+}
+
+#[track_caller]
 fn errors(text: &str) -> Vec<ConfigError> {
     match load(text) {
         Ok(_) => panic!("expected errors, the config loaded"),
@@ -979,8 +985,11 @@ fn syntax_errors_and_bad_var_flags() {
     assert!(e.message.starts_with("syntax error"), "{e}");
     assert_eq!(line(&e), line_of(&text, "= = 8080"));
 
+    let text = format!("variable \"region\" {{\n  default = \"us-east-1\"\n}}\n{TIER}");
+    let stray = vars(&[("aws_profile", "dev")]);
+    ok_with(&text, &stray);
     let e =
-        config::load_str("main.tf", TIER, &vars(&[("regoin", "x")]), Path::new(".")).unwrap_err();
+        config::load_str("main.tf", &text, &vars(&[("regoin", "x")]), Path::new(".")).unwrap_err();
     assert_eq!(
         e.0[0].message,
         "-var regoin: no variable `regoin` is declared"

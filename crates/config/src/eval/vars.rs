@@ -30,10 +30,16 @@ pub(crate) fn resolve(
     let mut values = hcl::Map::new();
     let mut failed = BTreeSet::new();
 
+    // The CLI folds TF_VAR_* from the environment into `cli`, and Terraform ignores TF_VAR_
+    // values for undeclared variables; so an undeclared name is only an error when it looks
+    // like a typo of a declared one (which is what a mistyped -var usually is).
     for name in cli.keys() {
-        if !decls.variables.iter().any(|v| &v.name == name) {
-            let hint = suggest::did_you_mean(name, decls.variables.iter().map(|v| v.name.as_str()))
-                .unwrap_or_else(|| format!("declare it: variable \"{name}\" {{}}"));
+        if decls.variables.iter().any(|v| &v.name == name) {
+            continue;
+        }
+        if let Some(hint) =
+            suggest::did_you_mean(name, decls.variables.iter().map(|v| v.name.as_str()))
+        {
             errors.push(
                 ConfigError::new(format!("-var {name}: no variable `{name}` is declared"))
                     .hint(hint),
@@ -191,10 +197,12 @@ mod tests {
     fn errors_name_the_variable_and_the_fix() {
         let text = "variable \"region\" {}\nvariable \"n\" {\n  type = number\n  default = \"x\"\n}\n\
                     variable \"m\" {\n  typ = string\n}\n";
-        let (_, errors) = run(text, &[("regoin", "x")]);
+        let (_, errors) = run(text, &[("regoin", "x"), ("aws_profile", "dev")]);
         let messages: Vec<_> = errors.iter().map(|e| e.message.as_str()).collect();
         assert_eq!(messages[0], "-var regoin: no variable `regoin` is declared");
         assert_eq!(errors[0].hint.as_deref(), Some("did you mean `region`?"));
+        // An unrelated name (a stray TF_VAR_aws_profile) is ignored, as Terraform does.
+        assert!(!messages.iter().any(|m| m.contains("aws_profile")));
         let no_value = errors
             .iter()
             .find(|e| e.message.contains("has no value"))
