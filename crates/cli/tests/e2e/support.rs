@@ -272,8 +272,11 @@ impl Drop for Stack {
     }
 }
 
-/// One plain HTTP/1.1 GET with `Connection: close`. Returns (status, headers lowercased, body).
-pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Vec<(String, String)>, String)> {
+/// Response headers, names lowercased.
+pub type Headers = Vec<(String, String)>;
+
+/// One plain HTTP/1.1 GET with `Connection: close`. Returns (status, headers, body).
+pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Headers, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     write!(
