@@ -80,6 +80,12 @@ enum Command {
     },
     /// Check a configuration without starting anything (like `terraform validate`).
     Validate(up::ConfigArgs),
+    /// Show what `apply` would change in the running stack (like `terraform plan`).
+    Plan(up::ConfigArgs),
+    /// Apply a changed configuration to the running stack without restarting it (like
+    /// `terraform apply`): new listeners bind, target groups and rules change atomically,
+    /// groups are resized, removed groups drain and go. All or nothing.
+    Apply(up::ConfigArgs),
 }
 
 fn main() -> ExitCode {
@@ -102,6 +108,8 @@ async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Up(args) => up::up(args, &cli.state_dir).await,
         Command::Validate(args) => up::validate(&args),
+        Command::Plan(args) => up::plan(&args, &cli.state_dir).await,
+        Command::Apply(args) => up::apply(&args, &cli.state_dir).await,
         Command::Down => {
             remote(&cli.state_dir, |c| async move {
                 c.shutdown().await?;
@@ -148,7 +156,7 @@ async fn run(cli: Cli) -> ExitCode {
 }
 
 /// Runs `f` against the daemon of `state_dir`, printing its error the way users need it.
-async fn remote<F, Fut>(state_dir: &std::path::Path, f: F) -> ExitCode
+pub(crate) async fn remote<F, Fut>(state_dir: &std::path::Path, f: F) -> ExitCode
 where
     F: FnOnce(ApiClient) -> Fut,
     Fut: std::future::Future<Output = Result<(), server::ClientError>>,

@@ -61,6 +61,38 @@ pub fn validate(args: &ConfigArgs) -> ExitCode {
     }
 }
 
+pub async fn plan(args: &ConfigArgs, state_dir: &Path) -> ExitCode {
+    let (loaded, label) = match load(args) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    crate::remote(state_dir, |c| async move {
+        let mut desired = loaded.stack;
+        let current = c.stack().await?;
+        config::carry_launch_template_versions(&current, &mut desired);
+        print!("{}", config::plan(&current, &desired));
+        eprintln!("(compared {label} with the running stack; `updraft apply` makes these changes)");
+        Ok(())
+    })
+    .await
+}
+
+pub async fn apply(args: &ConfigArgs, state_dir: &Path) -> ExitCode {
+    let (loaded, label) = match load(args) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    crate::remote(state_dir, |c| async move {
+        let plan = c.apply(&loaded, &label).await?;
+        print!("{plan}");
+        if !plan.is_empty() {
+            println!("Apply complete.");
+        }
+        Ok(())
+    })
+    .await
+}
+
 pub async fn up(args: UpArgs, state_dir: &Path) -> ExitCode {
     init_logging(&args.log_format);
     let (loaded, label) = match load(&args.config) {

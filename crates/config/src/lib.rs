@@ -30,6 +30,7 @@ mod error;
 mod eval;
 mod functions;
 mod kinds;
+pub mod plan;
 mod refs;
 mod schema;
 mod source;
@@ -40,6 +41,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, ConfigErrors};
+pub use plan::{Change, ChangeAction, Plan, carry_launch_template_versions, plan};
 
 /// A loaded configuration.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,6 +7,8 @@
 //! | GET | `/v1/status` | [`StackStatus`](crate::views::StackStatus) |
 //! | PUT | `/v1/auto-scaling-groups/{name}/desired-capacity` | `{"desired_capacity": n}` |
 //! | GET | `/v1/auto-scaling-groups/{name}/activities?limit=n` | `[Activity]`, newest first |
+//! | GET | `/v1/stack` | the applied [`model::Stack`] |
+//! | PUT | `/v1/stack` | [`ApplyRequest`] → [`config::Plan`] (`updraft apply`) |
 //! | POST | `/v1/shutdown` | stops the stack (`updraft down`) |
 //!
 //! Errors are `{"error": {"code": "...", "message": "..."}}` with a 4xx/5xx status.
@@ -27,12 +29,21 @@ use tokio::sync::watch;
 use crate::controller::ControllerHandle;
 
 /// Largest request body the API reads.
-const MAX_BODY: usize = 64 * 1024;
+const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// `PUT …/desired-capacity` body.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DesiredCapacity {
     pub desired_capacity: u32,
+}
+
+/// `PUT /v1/stack` body: a configuration the CLI has loaded and validated.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ApplyRequest {
+    /// The config path, as the user named it.
+    pub label: String,
+    pub stack: model::Stack,
+    pub sources: model::SourceMap,
 }
 
 /// The error body of every failed call.
@@ -45,6 +56,9 @@ pub struct ApiError {
 pub struct ErrorDetail {
     pub code: String,
     pub message: String,
+    /// Where in the configuration the problem is, when it is there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<model::Location>,
 }
 
 /// Serves the API until `shutdown` turns true.
@@ -120,6 +134,26 @@ async fn route(
                 Err(message) => error(StatusCode::NOT_FOUND, "ValidationError", &message),
             }
         }
+        (&Method::GET, ["v1", "stack"]) => match handle.stack().await {
+            Some(s) => json(StatusCode::OK, &s),
+            None => unavailable(),
+        },
+        (&Method::PUT, ["v1", "stack"]) => match read_json::<ApplyRequest>(req).await {
+            Err(resp) => resp,
+            Ok(body) => match handle.apply(body.stack, body.sources, body.label).await {
+                Ok(plan) => json(StatusCode::OK, &plan),
+                Err(refused) => json(
+                    StatusCode::CONFLICT,
+                    &ApiError {
+                        error: ErrorDetail {
+                            code: "ApplyRefused".into(),
+                            message: refused.message,
+                            location: refused.location,
+                        },
+                    },
+                ),
+            },
+        },
         (&Method::POST, ["v1", "shutdown"]) => {
             let _ = stop.send(true);
             json(StatusCode::ACCEPTED, &serde_json::json!({"stopping": true}))
@@ -161,6 +195,7 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>>
             error: ErrorDetail {
                 code: code.into(),
                 message: message.into(),
+                location: None,
             },
         },
     )

@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{ApiError, DesiredCapacity};
+use crate::api::{ApiError, ApplyRequest, DesiredCapacity};
 use crate::daemon::DaemonInfo;
 use crate::store::Activity;
 use crate::views::StackStatus;
@@ -30,8 +30,12 @@ pub enum ClientError {
     #[error("the updraft daemon at {addr} did not answer: {message}")]
     Protocol { addr: SocketAddr, message: String },
     /// The daemon answered with an error (a validation error, say): its message.
-    #[error("{message}")]
-    Api { code: String, message: String },
+    #[error("{message}{}", location.as_ref().map(|l| format!("\n  --> {l}")).unwrap_or_default())]
+    Api {
+        code: String,
+        message: String,
+        location: Option<model::Location>,
+    },
 }
 
 /// A client for one daemon.
@@ -79,6 +83,25 @@ impl ApiClient {
     ) -> Result<Vec<Activity>, ClientError> {
         let path = format!("/v1/auto-scaling-groups/{group}/activities?limit={limit}");
         self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    /// The stack as the daemon runs it.
+    pub async fn stack(&self) -> Result<model::Stack, ClientError> {
+        self.call(Method::GET, "/v1/stack", None::<&()>).await
+    }
+
+    /// Applies a loaded configuration to the running stack; returns what changed.
+    pub async fn apply(
+        &self,
+        loaded: &config::Loaded,
+        label: &str,
+    ) -> Result<config::Plan, ClientError> {
+        let body = ApplyRequest {
+            label: label.to_owned(),
+            stack: loaded.stack.clone(),
+            sources: loaded.sources.clone(),
+        };
+        self.call(Method::PUT, "/v1/stack", Some(&body)).await
     }
 
     pub async fn shutdown(&self) -> Result<(), ClientError> {
@@ -142,6 +165,7 @@ impl ApiClient {
                 Ok(e) => Err(ClientError::Api {
                     code: e.error.code,
                     message: e.error.message,
+                    location: e.error.location,
                 }),
                 Err(_) => Err(protocol(format!("HTTP {status}"))),
             }

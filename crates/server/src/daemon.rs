@@ -370,6 +370,7 @@ fn reconcile_groups(
                     state,
                     waiting: None,
                     last_failure: None,
+                    deleting: false,
                 },
             )
         })

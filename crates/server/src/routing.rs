@@ -4,13 +4,24 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use model::{LifecycleState, Stack};
+use model::{AutoScalingGroup, LifecycleState, Stack};
 use proxy::{ListenerConfig, Snapshot, TargetConfig, TargetGroupConfig};
 
 use crate::fleet::InstanceRecord;
 
 /// The snapshot for `stack` with listeners bound on `bind_host`.
 pub fn snapshot(stack: &Stack, instances: &[InstanceRecord], bind_host: IpAddr) -> Snapshot {
+    snapshot_with(stack, &[], instances, bind_host)
+}
+
+/// [`snapshot`], plus groups being deleted: their instances stay registered (and drain) in the
+/// target groups the stack still has.
+pub fn snapshot_with(
+    stack: &Stack,
+    deleting: &[AutoScalingGroup],
+    instances: &[InstanceRecord],
+    bind_host: IpAddr,
+) -> Snapshot {
     let listeners = stack
         .listeners
         .values()
@@ -29,6 +40,7 @@ pub fn snapshot(stack: &Stack, instances: &[InstanceRecord], bind_host: IpAddr) 
             let members = stack
                 .auto_scaling_groups
                 .values()
+                .chain(deleting)
                 .filter(|g| g.target_groups.contains(&tg.key))
                 .flat_map(|g| instances.iter().filter(move |i| i.group == g.key))
                 .filter_map(|i| {

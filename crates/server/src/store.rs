@@ -195,6 +195,12 @@ impl Store {
         Ok(out)
     }
 
+    pub fn delete_group(&self, key: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute("DELETE FROM groups WHERE key = ?1", [key])?;
+        Ok(())
+    }
+
     /// Forgets the stack and its groups (after `updraft down`); instance records and activities
     /// stay as history.
     pub fn clear_stack(&self) -> Result<(), StoreError> {

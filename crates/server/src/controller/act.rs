@@ -92,6 +92,19 @@ impl Controller {
                 self.store.save_group(&group.spec, &group.state)?;
             }
         }
+        // Groups removed from the configuration go once their last instance is gone.
+        let gone: Vec<String> = self
+            .groups
+            .values()
+            .filter(|g| g.deleting && self.group_instances(&g.spec.key).is_empty())
+            .map(|g| g.spec.key.clone())
+            .collect();
+        for key in gone {
+            self.groups.remove(&key);
+            self.store.delete_group(&key)?;
+            tracing::info!(group = %key, "auto scaling group deleted");
+            routing_changed = true;
+        }
         if routing_changed {
             self.apply_routing().await;
         }
@@ -101,7 +114,13 @@ impl Controller {
     /// Sends the data plane the snapshot for the current instances.
     pub(crate) async fn apply_routing(&self) {
         let live: Vec<InstanceRecord> = self.instances.values().cloned().collect();
-        let snapshot = routing::snapshot(&self.stack, &live, self.config.bind_host);
+        let deleting: Vec<_> = self
+            .groups
+            .values()
+            .filter(|g| g.deleting)
+            .map(|g| g.spec.clone())
+            .collect();
+        let snapshot = routing::snapshot_with(&self.stack, &deleting, &live, self.config.bind_host);
         if let Err(e) = self.data_plane.apply(snapshot).await {
             tracing::error!(error = %e, "the data plane refused a routing update");
         }

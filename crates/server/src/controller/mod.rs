@@ -9,9 +9,11 @@
 //! snapshots; it never waits for this loop.
 
 mod act;
+mod apply;
 mod observe;
 mod status;
 
+pub use apply::ApplyRefused;
 pub(crate) use status::describe_limits;
 
 use std::collections::BTreeMap;
@@ -57,6 +59,15 @@ pub enum Command {
         limit: usize,
         reply: oneshot::Sender<Result<Vec<Activity>, String>>,
     },
+    /// The stack as applied, for `updraft plan`.
+    Stack(oneshot::Sender<Stack>),
+    /// Apply a changed configuration (`updraft apply`).
+    Apply {
+        stack: Box<Stack>,
+        sources: model::SourceMap,
+        label: String,
+        reply: oneshot::Sender<Result<config::Plan, ApplyRefused>>,
+    },
 }
 
 /// Something a background task reports back.
@@ -99,6 +110,35 @@ impl ControllerHandle {
             .map_err(|_| "the stack is shutting down".to_string())?
     }
 
+    pub async fn stack(&self) -> Option<Stack> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Stack(reply)).await.ok()?;
+        rx.await.ok()
+    }
+
+    pub async fn apply(
+        &self,
+        stack: Stack,
+        sources: model::SourceMap,
+        label: String,
+    ) -> Result<config::Plan, ApplyRefused> {
+        let down = || ApplyRefused {
+            message: "the stack is shutting down".into(),
+            location: None,
+        };
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Apply {
+                stack: Box::new(stack),
+                sources,
+                label,
+                reply,
+            })
+            .await
+            .map_err(|_| down())?;
+        rx.await.map_err(|_| down())?
+    }
+
     pub async fn activities(&self, group: &str, limit: usize) -> Result<Vec<Activity>, String> {
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -115,11 +155,14 @@ impl ControllerHandle {
 }
 
 /// Per-group runtime: the spec it runs, its state, and what `updraft status` says about it.
+#[derive(Debug, Clone)]
 pub(crate) struct Group {
     pub spec: model::AutoScalingGroup,
     pub state: GroupState,
     pub waiting: Option<String>,
     pub last_failure: Option<LaunchFailure>,
+    /// Removed from the configuration: scaled to zero, dropped once its instances are gone.
+    pub deleting: bool,
 }
 
 /// The controller's state.
@@ -183,7 +226,7 @@ impl Controller {
                         tracing::error!(error = %e, "reconcile failed; retrying next tick");
                     }
                 }
-                Some(cmd) = commands.recv() => self.handle(cmd),
+                Some(cmd) = commands.recv() => self.handle(cmd).await,
                 Some(event) = events.recv() => self.on_event(event),
                 _ = shutdown.changed() => break,
             }
@@ -191,8 +234,19 @@ impl Controller {
         self.shut_down(&mut events).await;
     }
 
-    fn handle(&mut self, cmd: Command) {
+    async fn handle(&mut self, cmd: Command) {
         match cmd {
+            Command::Stack(reply) => {
+                let _ = reply.send(self.stack.clone());
+            }
+            Command::Apply {
+                stack,
+                sources,
+                label,
+                reply,
+            } => {
+                let _ = reply.send(self.apply_stack(*stack, sources, label).await);
+            }
             Command::Status(reply) => {
                 let _ = reply.send(self.status());
             }
