@@ -5,6 +5,7 @@
 // sleep between polls; the clock ban in clippy.toml protects the product code, not this.
 #![allow(clippy::disallowed_methods)]
 
+mod adoption;
 mod apply;
 mod bad_input;
 mod skeleton;

@@ -175,6 +175,33 @@ impl Stack {
         }
     }
 
+    /// The pid of the `updraft up` process.
+    pub fn daemon_pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// Runs `updraft up` again on the same state directory and config (after a crash).
+    pub fn restart(&mut self) {
+        if let Some(mut old) = self.child.take() {
+            let _ = old.wait();
+        }
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.0.join("up.log"))
+            .unwrap();
+        self.child = Some(
+            Command::new(updraft_bin())
+                .arg("--state-dir")
+                .arg(self.dir.0.join("state"))
+                .arg("up")
+                .arg(self.dir.0.join("main.tf"))
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.0.join("up.log")).unwrap_or_default()
     }
