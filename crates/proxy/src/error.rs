@@ -34,6 +34,9 @@ pub enum ApplyError {
         listener: String,
         target_group: String,
     },
+    /// A drill's fault names a target group the snapshot does not contain.
+    #[error("fault `{fault}` targets target group `{target_group}`, which is not in the snapshot")]
+    UnknownFaultTarget { fault: String, target_group: String },
     /// A forward action lists no target group at all.
     #[error("listener `{listener}` has a forward action without target groups; list at least one")]
     EmptyForward { listener: String },
@@ -68,6 +71,18 @@ pub(crate) fn bad_gateway() -> http::Response<ProxyBody> {
 /// 504: the target did not accept the connection or answer in time.
 pub(crate) fn gateway_timeout() -> http::Response<ProxyBody> {
     page(StatusCode::GATEWAY_TIMEOUT, "504 Gateway Time-out")
+}
+
+/// The response of a target that a drill makes fail with `status` (see `crate::fault`).
+pub(crate) fn injected(status: u16) -> http::Response<ProxyBody> {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = Response::new(ProxyBody::full(
+        format!("{status} (injected by an updraft chaos drill)\n").into(),
+    ));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    resp
 }
 
 /// The body ALB (and nginx before it) sends for its own errors.

@@ -20,7 +20,9 @@
 //! snapshot.
 
 mod balance;
+mod counters;
 mod error;
+mod fault;
 pub mod health;
 mod l7;
 mod listener;
@@ -31,7 +33,9 @@ mod target;
 
 use std::net::SocketAddr;
 
+pub use counters::TargetGroupCounters;
 pub use error::ApplyError;
+pub use fault::{FaultConfig, FaultKind};
 pub use plane::{DataPlane, DataPlaneOptions};
 pub use snapshot::{ListenerConfig, Snapshot, TargetConfig, TargetGroupConfig};
 

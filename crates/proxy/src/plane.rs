@@ -18,13 +18,15 @@ use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use tokio::task::JoinHandle;
 
+use crate::counters::GroupCounters;
+use crate::fault::{Effect, FaultTable};
 use crate::health::checker::{self, HealthTask, Probe};
 use crate::l7::forward::{self, UpstreamClient};
 use crate::listener::{self, RunningListener};
 use crate::routing::{self, Activity, Routing};
 use crate::snapshot::Snapshot;
 use crate::target::TargetRuntime;
-use crate::{ApplyError, TargetHealthReport};
+use crate::{ApplyError, TargetGroupCounters, TargetHealthReport};
 
 /// Tunables of the data plane. The defaults are ALB's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,9 +51,33 @@ impl Default for DataPlaneOptions {
 /// What every request task shares.
 pub(crate) struct Shared {
     pub(crate) routing: ArcSwap<Routing>,
+    /// Faults injected by failure drills; empty almost always.
+    pub(crate) faults: ArcSwap<FaultTable>,
+    /// Request counters per target group key; carried over across snapshots.
+    pub(crate) counters: ArcSwap<HashMap<String, Arc<GroupCounters>>>,
     pub(crate) client: UpstreamClient,
     pub(crate) options: DataPlaneOptions,
     pub(crate) server: auto::Builder<TokioExecutor>,
+}
+
+impl Shared {
+    /// The counters of target group `key` (a detached set if the group just went away).
+    pub(crate) fn counters(&self, key: &str) -> Arc<GroupCounters> {
+        self.counters.load().get(key).cloned().unwrap_or_default()
+    }
+
+    /// The fault a drill injects on the next request to `target`, if any.
+    pub(crate) fn fault_effect(&self, target: &TargetRuntime) -> Option<Effect> {
+        let faults = self.faults.load();
+        if faults.is_empty() {
+            return None;
+        }
+        let effect = faults.effect(&target.target_group, &target.id, tokio::time::Instant::now());
+        if effect.is_some() {
+            self.counters(&target.target_group).fault_injected();
+        }
+        effect
+    }
 }
 
 /// The running data plane. Cloning gives another handle to the same one; dropping the last
@@ -104,6 +130,8 @@ impl DataPlane {
     pub fn with_options(options: DataPlaneOptions) -> DataPlane {
         let shared = Shared {
             routing: ArcSwap::from_pointee(Routing::default()),
+            faults: ArcSwap::from_pointee(FaultTable::default()),
+            counters: ArcSwap::from_pointee(HashMap::new()),
             client: forward::upstream_client(options.connect_timeout),
             options,
             server: listener::server_builder(),
@@ -172,7 +200,24 @@ impl DataPlane {
         // flight to them keep their runtime alive until they finish.
         control.targets = targets;
 
-        // 3. Publish the routing table.
+        // 3. Publish counters and faults, then the routing table (so every group a request can
+        // be routed to already has its counters).
+        let old_counters = self.inner.shared.counters.load();
+        let counters: HashMap<String, Arc<GroupCounters>> = snapshot
+            .target_groups
+            .iter()
+            .map(|tg| {
+                let c = old_counters.get(&tg.spec.key).cloned().unwrap_or_default();
+                (tg.spec.key.clone(), c)
+            })
+            .collect();
+        self.inner.shared.counters.store(Arc::new(counters));
+        let faults = FaultTable::compile(
+            &snapshot,
+            &self.inner.shared.faults.load(),
+            tokio::time::Instant::now(),
+        );
+        self.inner.shared.faults.store(Arc::new(faults));
         let local_addr = |key: &str| {
             fresh
                 .iter()
@@ -219,6 +264,25 @@ impl DataPlane {
     pub fn target_health(&self) -> Vec<TargetHealthReport> {
         let routing = self.inner.shared.routing.load();
         routing.targets.iter().map(|t| t.report()).collect()
+    }
+
+    /// Request counters of every target group, sorted by key. Non-blocking.
+    pub fn target_group_counters(&self) -> Vec<TargetGroupCounters> {
+        let mut all: Vec<_> = self
+            .inner
+            .shared
+            .counters
+            .load()
+            .iter()
+            .map(|(key, c)| c.read(key))
+            .collect();
+        all.sort_by(|a, b| a.target_group.cmp(&b.target_group));
+        all
+    }
+
+    /// Requests each injected fault has affected so far, by fault id.
+    pub fn fault_hits(&self) -> Vec<(String, u64)> {
+        self.inner.shared.faults.load().hits()
     }
 
     /// Bound listener addresses, in snapshot order (useful when a listener binds port 0).

@@ -64,6 +64,8 @@ impl Forward {
 /// A target group's candidates for new requests.
 #[derive(Debug)]
 pub(crate) struct GroupRoute {
+    /// The target group's key.
+    pub(crate) key: String,
     /// Registered, non-draining targets.
     targets: Vec<Arc<TargetRuntime>>,
     /// With checks disabled every target counts as healthy (ALB reports them `unavailable` and
@@ -185,6 +187,7 @@ pub(crate) fn compile(
             });
         }
         let route = GroupRoute {
+            key: key.to_owned(),
             targets: candidates,
             checks_enabled,
             next: AtomicUsize::new(0),
@@ -260,6 +263,7 @@ mod tests {
                 ),
                 group("idle", &[("d", "127.0.0.1:4")]),
             ],
+            faults: vec![],
         };
         s.target_groups[0].targets[2].draining = true;
         let (routing, rts) = compiled(&s);
@@ -289,6 +293,7 @@ mod tests {
         let s = Snapshot {
             listeners: vec![listener("web", "127.0.0.1:8080", &[("app", 1)])],
             target_groups: vec![group("app", &[("a", "127.0.0.1:1"), ("b", "127.0.0.1:2")])],
+            faults: vec![],
         };
         let (routing, rts) = compiled(&s);
         let g = routing.listeners["web"].forward.pick_group().unwrap();
@@ -309,6 +314,7 @@ mod tests {
                 group("blue", &[("b1", "127.0.0.1:1")]),
                 group("green", &[("g1", "127.0.0.1:2")]),
             ],
+            faults: vec![],
         };
         s.target_groups[1].spec.health_check.enabled = false;
         let (routing, _) = compiled(&s);

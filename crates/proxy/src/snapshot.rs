@@ -10,12 +10,15 @@ use std::net::SocketAddr;
 use model::{Action, AvailabilityZone, Protocol};
 
 use crate::ApplyError;
+use crate::fault::FaultConfig;
 
 /// Everything the data plane serves.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
     pub listeners: Vec<ListenerConfig>,
     pub target_groups: Vec<TargetGroupConfig>,
+    /// Faults a failure drill injects on the path to target groups (see `crate::fault`).
+    pub faults: Vec<FaultConfig>,
 }
 
 /// One listener (`aws_lb_listener`) with the address it binds.
@@ -78,6 +81,14 @@ impl Snapshot {
                 if !ids.insert(t.id.as_str()) {
                     return Err(duplicate("target", &format!("{key}/{}", t.id)));
                 }
+            }
+        }
+        for f in &self.faults {
+            if !groups.contains(f.target_group.as_str()) {
+                return Err(ApplyError::UnknownFaultTarget {
+                    fault: f.id.clone(),
+                    target_group: f.target_group.clone(),
+                });
             }
         }
         let mut keys = HashSet::new();
@@ -201,6 +212,7 @@ mod tests {
                 group("app", &[("i-1", "127.0.0.1:9001")]),
                 group("spare", &[]),
             ],
+            faults: vec![],
         }
     }
 

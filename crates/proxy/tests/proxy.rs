@@ -435,3 +435,73 @@ async fn removing_everything_closes_the_listener_and_stops_reporting() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_faults_hit_their_share_are_counted_and_expire_on_their_own() {
+    bounded(async {
+        let (a, b) = (Backend::start("a").await, Backend::start("b").await);
+        let base = single(&[&a, &b], health_check(100));
+        let (plane, lb) = start(base.clone()).await;
+        eventually("all targets healthy", || all_healthy(&plane)).await;
+        let c = client();
+
+        // 50 % of requests "answered" 500 by the target for 2 s: exactly half of 20 fail.
+        let mut faulty = base.clone();
+        faulty.faults = vec![proxy::FaultConfig {
+            id: "drill-errors".into(),
+            target_group: "app".into(),
+            availability_zone: None,
+            kind: proxy::FaultKind::Status(500),
+            percent: 50.0,
+            duration: Duration::from_secs(2),
+        }];
+        let before = plane.target_group_counters();
+        plane.apply(faulty.clone()).await.unwrap();
+        let mut failed = 0;
+        for _ in 0..20 {
+            if get(&c, lb, "/").await.status == StatusCode::INTERNAL_SERVER_ERROR {
+                failed += 1;
+            }
+        }
+        assert_eq!(failed, 10);
+        let d = plane.target_group_counters()[0].since(&before[0]);
+        assert_eq!((d.requests, d.target_5xx, d.faults_injected), (20, 10, 10));
+        assert_eq!(plane.fault_hits(), vec![("drill-errors".to_string(), 10)]);
+
+        // A reset on every request to every target: the safe retry cannot help, ALB answers 502.
+        let mut reset = base.clone();
+        reset.faults = vec![proxy::FaultConfig {
+            id: "drill-reset".into(),
+            kind: proxy::FaultKind::Reset,
+            percent: 100.0,
+            ..faulty.faults[0].clone()
+        }];
+        plane.apply(reset).await.unwrap();
+        assert_eq!(get(&c, lb, "/").await.status, StatusCode::BAD_GATEWAY);
+        assert!(plane.target_group_counters()[0].elb_502 >= 1);
+
+        // Latency: the request takes at least the delay.
+        let mut slow = base.clone();
+        slow.faults = vec![proxy::FaultConfig {
+            id: "drill-latency".into(),
+            kind: proxy::FaultKind::Latency {
+                delay: Duration::from_millis(300),
+                jitter: Duration::ZERO,
+            },
+            percent: 100.0,
+            ..faulty.faults[0].clone()
+        }];
+        plane.apply(slow).await.unwrap();
+        let t0 = tokio::time::Instant::now();
+        assert_eq!(get(&c, lb, "/").await.status, StatusCode::OK);
+        assert!(t0.elapsed() >= Duration::from_millis(300));
+
+        // Bounded by its own duration: once 2 s have passed, no snapshot needed to undo it.
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let hits = plane.fault_hits();
+        assert_eq!(get(&c, lb, "/").await.status, StatusCode::OK);
+        assert_eq!(plane.fault_hits(), hits, "an expired fault affects nothing");
+        plane.shutdown(Duration::from_secs(1)).await;
+    })
+    .await;
+}

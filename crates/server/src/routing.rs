@@ -78,5 +78,6 @@ pub fn snapshot_with(
     Snapshot {
         listeners,
         target_groups,
+        faults: vec![],
     }
 }

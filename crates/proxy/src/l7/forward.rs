@@ -27,7 +27,9 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::ProxyBody;
 use super::headers::{remove_hop_by_hop, set_forwarded};
+use crate::counters::Outcome;
 use crate::error;
+use crate::fault::Effect;
 use crate::plane::Shared;
 use crate::routing::GroupRoute;
 use crate::target::{InFlightGuard, TargetRuntime};
@@ -69,8 +71,10 @@ pub(crate) async fn serve(
     let Some((group, scheme)) = route(&shared, &conn) else {
         return Ok(error::service_unavailable());
     };
+    let counters = shared.counters(&group.key);
     // Phase 2: pick a target.
     let Some(target) = group.pick(None) else {
+        counters.count(Outcome::Elb(503));
         return Ok(error::service_unavailable());
     };
     // Phase 3: forward.
@@ -78,7 +82,9 @@ pub(crate) async fn serve(
     let head = UpstreamHead::new(parts, &conn, scheme);
     let outcome = forward(&shared, &group, target, head, body).await;
     // Phase 4: respond.
-    Ok(respond(outcome))
+    let (response, counted) = respond(outcome);
+    counters.count(counted);
+    Ok(response)
 }
 
 fn route(shared: &Shared, conn: &ConnInfo) -> Option<(Arc<GroupRoute>, &'static str)> {
@@ -120,6 +126,14 @@ async fn attempt(
     body: UpstreamBody,
 ) -> Result<(Response<Incoming>, InFlightGuard), UpstreamError> {
     let guard = target.begin_request();
+    // Drills inject faults here, on the path to the target (see `crate::fault`).
+    if let Some(effect) = shared.fault_effect(target) {
+        match effect {
+            Effect::Delay(d) => tokio::time::sleep(d).await,
+            Effect::Reset => return Err(UpstreamError::Closed("injected fault: connection reset".into())),
+            Effect::Status(code) => return Err(UpstreamError::Injected(code)),
+        }
+    }
     let request = head.into_request(target.addr, body)?;
     // ALB answers 504 when the target stays silent for the load balancer's idle timeout.
     let sent = tokio::time::timeout(shared.options.idle_timeout, shared.client.request(request));
@@ -134,18 +148,25 @@ async fn attempt(
 
 fn respond(
     outcome: Result<(Response<Incoming>, InFlightGuard), UpstreamError>,
-) -> Response<ProxyBody> {
+) -> (Response<ProxyBody>, Outcome) {
     match outcome {
         Ok((response, guard)) => {
             let (mut parts, body) = response.into_parts();
             remove_hop_by_hop(&mut parts.headers);
-            Response::from_parts(parts, ProxyBody::upstream(body, guard))
+            let status = parts.status.as_u16();
+            (
+                Response::from_parts(parts, ProxyBody::upstream(body, guard)),
+                Outcome::Target(status),
+            )
         }
         Err(e) => match e {
             UpstreamError::ConnectTimeout | UpstreamError::ResponseTimeout => {
-                error::gateway_timeout()
+                (error::gateway_timeout(), Outcome::Elb(504))
             }
-            _ => error::bad_gateway(),
+            UpstreamError::Injected(code) => {
+                (error::injected(code), Outcome::Target(code))
+            }
+            _ => (error::bad_gateway(), Outcome::Elb(502)),
         },
     }
 }
@@ -227,6 +248,9 @@ enum UpstreamError {
     /// Anything else (malformed response, client body error): 502.
     #[error("{0}")]
     Other(String),
+    /// A drill made the target "answer" with this status.
+    #[error("injected fault: status {0}")]
+    Injected(u16),
 }
 
 impl UpstreamError {

@@ -280,6 +280,7 @@ pub fn single(backends: &[&Backend], hc: HealthCheck) -> Snapshot {
             backends.iter().map(|b| b.target()).collect(),
             hc,
         )],
+        faults: vec![],
     }
 }
 
