@@ -3,6 +3,7 @@
 //! This binary is a thin shell: it parses arguments, loads configuration, runs the daemon in
 //! the foreground (`up`) or talks to a running one through its local API (everything else).
 
+mod chaos;
 mod paths;
 mod render;
 mod up;
@@ -86,6 +87,18 @@ enum Command {
     /// `terraform apply`): new listeners bind, target groups and rules change atomically,
     /// groups are resized, removed groups drain and go. All or nothing.
     Apply(up::ConfigArgs),
+    /// Failure drills on the running stack, each with a report: time to detect, time to
+    /// recover, and the requests that failed while it lasted (from the load balancer's own
+    /// counters). Every drill is bounded in time and undoes itself — also if you press
+    /// Ctrl-C, and also if updraft crashes meanwhile (the restarted daemon undoes it).
+    ///
+    /// Examples:
+    ///   updraft chaos kill-instance
+    ///   updraft chaos stop-az us-east-1a --duration 60s
+    ///   updraft chaos latency mylearning-web --delay 200ms --percent 50 --duration 30s
+    ///   updraft chaos errors mylearning-web --percent 10 --status 503 --duration 30s
+    #[command(subcommand, verbatim_doc_comment)]
+    Chaos(chaos::ChaosCommand),
 }
 
 fn main() -> ExitCode {
@@ -110,6 +123,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Validate(args) => up::validate(&args),
         Command::Plan(args) => up::plan(&args, &cli.state_dir).await,
         Command::Apply(args) => up::apply(&args, &cli.state_dir).await,
+        Command::Chaos(cmd) => chaos::run(cmd, &cli.state_dir).await,
         Command::Down => {
             remote(&cli.state_dir, |c| async move {
                 c.shutdown().await?;

@@ -142,6 +142,10 @@ mod tests {
         assert_eq!((d.target_2xx, d.target_3xx, d.target_4xx), (2, 1, 1));
         assert_eq!((d.target_5xx, d.elb_5xx(), d.failed()), (1, 3, 4));
         assert_eq!(d.faults_injected, 1);
-        assert_eq!(before.since(&d).requests, 0, "saturates instead of wrapping");
+        assert_eq!(
+            before.since(&d).requests,
+            0,
+            "saturates instead of wrapping"
+        );
     }
 }

@@ -87,9 +87,7 @@ impl FaultTable {
     pub(crate) fn compile(snapshot: &Snapshot, previous: &FaultTable, now: Instant) -> Self {
         let mut by_group: HashMap<String, Vec<Arc<ActiveFault>>> = HashMap::new();
         for f in &snapshot.faults {
-            let started = previous
-                .find(&f.id)
-                .map_or(now, |old| old.started.min(now));
+            let started = previous.find(&f.id).map_or(now, |old| old.started.min(now));
             let targets = f.availability_zone.as_ref().map(|zone| {
                 snapshot
                     .target_groups
@@ -132,7 +130,12 @@ impl FaultTable {
     }
 
     /// The effect on the next request to `target_id` of `target_group`, if any.
-    pub(crate) fn effect(&self, target_group: &str, target_id: &str, now: Instant) -> Option<Effect> {
+    pub(crate) fn effect(
+        &self,
+        target_group: &str,
+        target_id: &str,
+        now: Instant,
+    ) -> Option<Effect> {
         let faults = self.by_group.get(target_group)?;
         faults.iter().find_map(|f| f.effect(target_id, now))
     }
@@ -149,7 +152,12 @@ impl FaultTable {
 
 impl ActiveFault {
     fn effect(&self, target_id: &str, now: Instant) -> Option<Effect> {
-        if now >= self.expires || self.targets.as_ref().is_some_and(|t| !t.contains(target_id)) {
+        if now >= self.expires
+            || self
+                .targets
+                .as_ref()
+                .is_some_and(|t| !t.contains(target_id))
+        {
             return None;
         }
         let n = self.seen.fetch_add(1, Ordering::Relaxed);

@@ -72,7 +72,11 @@ impl Shared {
         if faults.is_empty() {
             return None;
         }
-        let effect = faults.effect(&target.target_group, &target.id, tokio::time::Instant::now());
+        let effect = faults.effect(
+            &target.target_group,
+            &target.id,
+            tokio::time::Instant::now(),
+        );
         if effect.is_some() {
             self.counters(&target.target_group).fault_injected();
         }

@@ -41,6 +41,10 @@ pub struct GroupState {
     pub last_launch_failure_at: Option<Timestamp>,
     /// Why desired capacity last changed, prefixed to the causes of the activities that follow.
     pub desired_cause: Option<String>,
+    /// An AZ-rebalancing launch is under way: the scale-in that completes it waits until the
+    /// new instance has proved healthy (launch before terminate).
+    #[serde(default)]
+    pub rebalancing: bool,
 }
 
 impl GroupState {
@@ -51,6 +55,7 @@ impl GroupState {
             launch_failures: 0,
             last_launch_failure_at: None,
             desired_cause: None,
+            rebalancing: false,
         }
     }
 
@@ -266,7 +271,16 @@ pub fn decide(
             // Keep the user's reason for the launches that come after the wait.
             next.desired_cause = Some(prefix.trim_end().to_owned());
         }
+    } else if current > desired
+        && next.rebalancing
+        && staying
+            .iter()
+            .any(|i| i.lifecycle == LifecycleState::Pending || !launch_succeeded(i, &observed, now))
+    {
+        waiting =
+            Some("rebalancing zones: waiting for the new instance to pass its health check".into());
     } else if current > desired {
+        next.rebalancing = false;
         let mut candidates: Vec<Candidate> = staying
             .iter()
             .map(|i| Candidate {
@@ -298,6 +312,32 @@ pub fn decide(
             );
             actions.push(Action::Deregister { id, cause });
         }
+    }
+
+    if current == desired
+        && leaving.is_empty()
+        && let Some(slot) = crate::rebalance::launch(
+            &staying.iter().map(|i| (*i).clone()).collect::<Vec<_>>(),
+            &observed,
+            next.launch_failures,
+        )
+    {
+        let zones: Vec<&AvailabilityZone> = observed
+            .subnets
+            .iter()
+            .map(|s| &s.availability_zone)
+            .fold(Vec::new(), |mut v, z| {
+                if !v.contains(&z) {
+                    v.push(z);
+                }
+                v
+            });
+        actions.push(Action::Launch {
+            subnet: slot.subnet.clone(),
+            availability_zone: slot.availability_zone.clone(),
+            cause: crate::rebalance::cause(now, &zones),
+        });
+        next.rebalancing = true;
     }
 
     Decision {

@@ -14,6 +14,7 @@ pub mod asg;
 pub mod backoff;
 pub mod cause;
 pub mod placement;
+pub mod rebalance;
 pub mod termination;
 
 pub use asg::{Action, Decision, GroupState, InstanceView, Observed, ProcessState, decide};

@@ -10,6 +10,10 @@
 //! | GET | `/v1/stack` | the applied [`model::Stack`] |
 //! | PUT | `/v1/stack` | [`ApplyRequest`] → [`config::Plan`] (`updraft apply`) |
 //! | POST | `/v1/shutdown` | stops the stack (`updraft down`) |
+//! | POST | `/v1/drills` | [`DrillRequest`](crate::chaos::DrillRequest) → [`Drill`](crate::chaos::Drill) (`updraft chaos …`) |
+//! | GET | `/v1/drills` | `[Drill]`, newest first |
+//! | GET | `/v1/drills/{id}` | [`Drill`](crate::chaos::Drill); its `report()` is the drill report |
+//! | DELETE | `/v1/drills/{id}` | ends the drill early and undoes it → `Drill` |
 //!
 //! Errors are `{"error": {"code": "...", "message": "..."}}` with a 4xx/5xx status.
 
@@ -153,6 +157,31 @@ async fn route(
                     },
                 ),
             },
+        },
+        (&Method::POST, ["v1", "drills"]) => {
+            match read_json::<crate::chaos::DrillRequest>(req).await {
+                Err(resp) => resp,
+                Ok(body) => match handle.start_drill(body.spec).await {
+                    Ok(d) => json(StatusCode::CREATED, &d),
+                    Err(message) => error(StatusCode::BAD_REQUEST, "ValidationError", &message),
+                },
+            }
+        }
+        (&Method::GET, ["v1", "drills"]) => match handle.drills().await {
+            Ok(d) => json(StatusCode::OK, &d),
+            Err(message) => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalFailure",
+                &message,
+            ),
+        },
+        (&Method::GET, ["v1", "drills", id]) => match handle.drill(id).await {
+            Ok(d) => json(StatusCode::OK, &d),
+            Err(message) => error(StatusCode::NOT_FOUND, "ResourceNotFound", &message),
+        },
+        (&Method::DELETE, ["v1", "drills", id]) => match handle.stop_drill(id).await {
+            Ok(d) => json(StatusCode::OK, &d),
+            Err(message) => error(StatusCode::NOT_FOUND, "ResourceNotFound", &message),
         },
         (&Method::POST, ["v1", "shutdown"]) => {
             let _ = stop.send(true);

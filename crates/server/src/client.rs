@@ -104,6 +104,30 @@ impl ApiClient {
         self.call(Method::PUT, "/v1/stack", Some(&body)).await
     }
 
+    /// Starts a failure drill; the answer is the drill as it started.
+    pub async fn start_drill(
+        &self,
+        spec: crate::chaos::DrillSpec,
+    ) -> Result<crate::chaos::Drill, ClientError> {
+        let body = crate::chaos::DrillRequest { spec };
+        self.call(Method::POST, "/v1/drills", Some(&body)).await
+    }
+
+    pub async fn drill(&self, id: &str) -> Result<crate::chaos::Drill, ClientError> {
+        self.call(Method::GET, &format!("/v1/drills/{id}"), None::<&()>)
+            .await
+    }
+
+    pub async fn drills(&self) -> Result<Vec<crate::chaos::Drill>, ClientError> {
+        self.call(Method::GET, "/v1/drills", None::<&()>).await
+    }
+
+    /// Ends a drill early and undoes it.
+    pub async fn stop_drill(&self, id: &str) -> Result<crate::chaos::Drill, ClientError> {
+        self.call(Method::DELETE, &format!("/v1/drills/{id}"), None::<&()>)
+            .await
+    }
+
     pub async fn shutdown(&self) -> Result<(), ClientError> {
         let _: serde_json::Value = self.call(Method::POST, "/v1/shutdown", None::<&()>).await?;
         Ok(())

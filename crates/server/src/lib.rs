@@ -13,6 +13,7 @@
 
 pub mod addresses;
 pub mod api;
+pub mod chaos;
 pub mod client;
 pub mod clock;
 pub mod controller;

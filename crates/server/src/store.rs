@@ -118,7 +118,9 @@ impl Store {
                  group_key TEXT NOT NULL, instance TEXT, description TEXT NOT NULL,
                  cause TEXT NOT NULL, status TEXT NOT NULL, status_message TEXT,
                  start_time INTEGER NOT NULL, end_time INTEGER);
-             CREATE INDEX IF NOT EXISTS activities_by_group ON activities (group_key, id);",
+             CREATE INDEX IF NOT EXISTS activities_by_group ON activities (group_key, id);
+             CREATE TABLE IF NOT EXISTS drills (id TEXT PRIMARY KEY, finished INTEGER NOT NULL,
+                 started_at INTEGER NOT NULL, record TEXT NOT NULL);",
         )?;
         let found: Option<String> = conn
             .query_row(
@@ -336,5 +338,6 @@ fn from_json<T: for<'de> Deserialize<'de>>(s: &str, what: &str) -> Result<T, Sto
     })
 }
 
+mod drills;
 #[cfg(test)]
 mod tests;

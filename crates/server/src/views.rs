@@ -21,6 +21,43 @@ pub struct StackStatus {
     pub auto_scaling_groups: Vec<GroupStatus>,
     /// Resources accepted but not simulated (`aws_vpc.main`, …).
     pub recorded: Vec<String>,
+    /// Zones taken down by a running drill (`stop-az`, `partition-az`).
+    #[serde(default)]
+    pub impaired_zones: Vec<String>,
+    /// Failure drills still running.
+    #[serde(default)]
+    pub drills: Vec<DrillSummary>,
+    /// Stateful nodes placed in zones — database and cache nodes — for `updraft status` and
+    /// `updraft diagram`. The database and cache controllers fill this when they run.
+    #[serde(default)]
+    pub nodes: Vec<NodeStatus>,
+}
+
+/// A running drill, in one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrillSummary {
+    pub id: String,
+    pub drill: String,
+    pub description: String,
+}
+
+/// A database or cache node in an availability zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// `database` or `cache`.
+    pub kind: String,
+    /// The cluster it belongs to (`aws_rds_cluster` / `aws_elasticache_replication_group` name).
+    pub cluster: String,
+    /// Node id (`mylearning-db-1`).
+    pub id: String,
+    /// `writer`/`primary`, `standby`, `reader`/`replica`.
+    pub role: String,
+    pub availability_zone: String,
+    /// `available`, `failing-over`, `stopped`, …
+    pub state: String,
+    /// `host:port`.
+    #[serde(default)]
+    pub address: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +85,9 @@ pub struct TargetGroupStatus {
     pub protocol: String,
     pub port: u16,
     pub targets: Vec<TargetStatus>,
+    /// The balancer's request counters for this target group.
+    #[serde(default)]
+    pub counters: proxy::TargetGroupCounters,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

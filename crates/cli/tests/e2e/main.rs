@@ -8,5 +8,6 @@
 mod adoption;
 mod apply;
 mod bad_input;
+mod chaos;
 mod skeleton;
 mod support;

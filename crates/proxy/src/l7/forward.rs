@@ -130,7 +130,11 @@ async fn attempt(
     if let Some(effect) = shared.fault_effect(target) {
         match effect {
             Effect::Delay(d) => tokio::time::sleep(d).await,
-            Effect::Reset => return Err(UpstreamError::Closed("injected fault: connection reset".into())),
+            Effect::Reset => {
+                return Err(UpstreamError::Closed(
+                    "injected fault: connection reset".into(),
+                ));
+            }
             Effect::Status(code) => return Err(UpstreamError::Injected(code)),
         }
     }
@@ -163,9 +167,7 @@ fn respond(
             UpstreamError::ConnectTimeout | UpstreamError::ResponseTimeout => {
                 (error::gateway_timeout(), Outcome::Elb(504))
             }
-            UpstreamError::Injected(code) => {
-                (error::injected(code), Outcome::Target(code))
-            }
+            UpstreamError::Injected(code) => (error::injected(code), Outcome::Target(code)),
             _ => (error::bad_gateway(), Outcome::Elb(502)),
         },
     }

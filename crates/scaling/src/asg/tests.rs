@@ -54,6 +54,7 @@ struct Fleet {
     launches_fail: bool,
     launches: u32,
     now: Timestamp,
+    impaired: Vec<AvailabilityZone>,
 }
 
 impl Fleet {
@@ -68,6 +69,7 @@ impl Fleet {
             launches_fail: false,
             launches: 0,
             now: Timestamp::from_secs(1_800_000_000),
+            impaired: vec![],
         }
     }
 
@@ -76,7 +78,7 @@ impl Fleet {
         let observed = Observed {
             instances: &self.instances,
             subnets: &slots,
-            impaired_zones: &[],
+            impaired_zones: &self.impaired,
             current_template_version: 1,
             deregistration_delay: Duration::from_secs(300),
             has_target_groups: true,
@@ -487,4 +489,46 @@ fn a_day_of_random_capacity_changes_keeps_the_invariants() {
             );
         }
     }
+}
+
+#[test]
+fn an_az_outage_moves_capacity_to_the_other_zones_then_rebalances_when_it_recovers() {
+    let mut f = Fleet::new(spec(1, 6, 6));
+    f.run(10);
+    assert_eq!(f.per_zone(), vec![2, 2, 2]);
+    // Zone a loses power: its instances die, and it takes no launches.
+    let a = AvailabilityZone::new("us-east-1a");
+    f.impaired = vec![a.clone()];
+    for i in &mut f.instances {
+        if i.availability_zone == a {
+            i.process = ProcessState::Exited {
+                detail: "killed".into(),
+            };
+        }
+    }
+    f.run(10);
+    assert_eq!(
+        f.per_zone(),
+        vec![0, 3, 3],
+        "replacements go to b and c only"
+    );
+    assert_eq!(f.healthy(), 6);
+    // Balanced over the zones it may use: no rebalancing while a is down.
+    f.run(30);
+    assert_eq!(f.per_zone(), vec![0, 3, 3]);
+    // Power back: launch in a first, then terminate in the fullest zone, one at a time.
+    f.impaired.clear();
+    let mut peak = 0;
+    for _ in 0..400 {
+        f.step();
+        peak = peak.max(f.counted().len());
+        assert!(f.healthy() >= 6, "capacity never dips while rebalancing");
+        f.now = f.now + Duration::from_secs(1);
+    }
+    assert_eq!(f.per_zone(), vec![2, 2, 2]);
+    assert_eq!(
+        peak, 7,
+        "launch before terminate: at most one above desired"
+    );
+    assert_eq!(f.healthy(), 6);
 }

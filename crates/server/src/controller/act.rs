@@ -25,6 +25,7 @@ impl Controller {
     pub(crate) async fn reconcile(&mut self) -> Result<(), StoreError> {
         let seen = self.observe()?;
         let now = self.clock.now();
+        let impaired = self.impaired_zones();
         let mut routing_changed = false;
         let keys: Vec<String> = self.groups.keys().cloned().collect();
         for key in keys {
@@ -56,7 +57,7 @@ impl Controller {
                 let observed = Observed {
                     instances: &views,
                     subnets: &slots,
-                    impaired_zones: &[],
+                    impaired_zones: &impaired,
                     current_template_version: self
                         .stack
                         .launch_template_of(spec)
@@ -120,7 +121,9 @@ impl Controller {
             .filter(|g| g.deleting)
             .map(|g| g.spec.clone())
             .collect();
-        let snapshot = routing::snapshot_with(&self.stack, &deleting, &live, self.config.bind_host);
+        let mut snapshot =
+            routing::snapshot_with(&self.stack, &deleting, &live, self.config.bind_host);
+        snapshot.faults = self.drill_faults(&self.stack);
         if let Err(e) = self.data_plane.apply(snapshot).await {
             tracing::error!(error = %e, "the data plane refused a routing update");
         }
@@ -238,6 +241,12 @@ impl Controller {
         id: &InstanceId,
         now: Timestamp,
     ) -> Result<InstanceRecord, String> {
+        if self.impaired_zones().contains(availability_zone) {
+            // What EC2 answers during an AZ power interruption (the `stop-az` drill).
+            return Err(format!(
+                "InsufficientInstanceCapacity: We currently do not have sufficient capacity in the Availability Zone you requested ({availability_zone}). Launching EC2 instance failed."
+            ));
+        }
         let spec = &self.groups[group].spec;
         let template = self
             .stack

@@ -73,7 +73,9 @@ impl Controller {
 
         let draining: Vec<_> = removed.iter().map(|g| g.spec.clone()).collect();
         let live: Vec<InstanceRecord> = self.instances.values().cloned().collect();
-        let snapshot = routing::snapshot_with(&desired, &draining, &live, self.config.bind_host);
+        let mut snapshot =
+            routing::snapshot_with(&desired, &draining, &live, self.config.bind_host);
+        snapshot.faults = self.drill_faults(&desired);
         if let Err(e) = self.data_plane.apply(snapshot).await {
             return Err(refusal(e, &sources));
         }

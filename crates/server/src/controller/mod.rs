@@ -10,6 +10,7 @@
 
 mod act;
 mod apply;
+mod drills;
 mod observe;
 mod status;
 
@@ -28,6 +29,7 @@ use proxy::DataPlane;
 use scaling::GroupState;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::chaos::{Drill, DrillSpec};
 use crate::clock::SharedClock;
 use crate::fleet::InstanceRecord;
 use crate::store::{Activity, Store, StoreError};
@@ -68,6 +70,21 @@ pub enum Command {
         label: String,
         reply: oneshot::Sender<Result<config::Plan, ApplyRefused>>,
     },
+    /// Start a failure drill (`updraft chaos …`).
+    StartDrill {
+        spec: DrillSpec,
+        reply: oneshot::Sender<Result<Drill, String>>,
+    },
+    /// End a drill early and undo it.
+    StopDrill {
+        id: String,
+        reply: oneshot::Sender<Result<Drill, String>>,
+    },
+    Drill {
+        id: String,
+        reply: oneshot::Sender<Result<Drill, String>>,
+    },
+    Drills(oneshot::Sender<Result<Vec<Drill>, String>>),
 }
 
 /// Something a background task reports back.
@@ -139,6 +156,38 @@ impl ControllerHandle {
         rx.await.map_err(|_| down())?
     }
 
+    /// Sends a command built around a reply channel and waits for the answer.
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Command,
+    ) -> Result<T, String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| "the stack is shutting down".to_string())?;
+        rx.await
+            .map_err(|_| "the stack is shutting down".to_string())?
+    }
+
+    pub async fn start_drill(&self, spec: DrillSpec) -> Result<Drill, String> {
+        self.ask(|reply| Command::StartDrill { spec, reply }).await
+    }
+
+    pub async fn stop_drill(&self, id: &str) -> Result<Drill, String> {
+        let id = id.to_owned();
+        self.ask(|reply| Command::StopDrill { id, reply }).await
+    }
+
+    pub async fn drill(&self, id: &str) -> Result<Drill, String> {
+        let id = id.to_owned();
+        self.ask(|reply| Command::Drill { id, reply }).await
+    }
+
+    pub async fn drills(&self) -> Result<Vec<Drill>, String> {
+        self.ask(Command::Drills).await
+    }
+
     pub async fn activities(&self, group: &str, limit: usize) -> Result<Vec<Activity>, String> {
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -180,6 +229,11 @@ pub struct Controller {
     events_rx: Option<mpsc::UnboundedReceiver<Event>>,
     /// Terminations still running in the background.
     pub(crate) stopping: usize,
+    /// Failure drills that have not finished, by id.
+    pub(crate) drills: BTreeMap<String, Drill>,
+    /// Per running fault drill: the fault id the data plane knows and its duration, fixed when
+    /// this process first injects it (so a re-applied snapshot never extends a fault).
+    pub(crate) fault_budgets: BTreeMap<String, (String, Duration)>,
 }
 
 impl Controller {
@@ -207,6 +261,8 @@ impl Controller {
             events,
             events_rx: Some(events_rx),
             stopping: 0,
+            drills: BTreeMap::new(),
+            fault_budgets: BTreeMap::new(),
         }
     }
 
@@ -217,6 +273,10 @@ impl Controller {
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
         let mut events = self.events_rx.take().expect("run is called once");
+        self.resume_drills().await;
+        if !self.drills.is_empty() {
+            self.apply_routing().await;
+        }
         let mut tick = tokio::time::interval(self.config.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -225,6 +285,7 @@ impl Controller {
                     if let Err(e) = self.reconcile().await {
                         tracing::error!(error = %e, "reconcile failed; retrying next tick");
                     }
+                    self.tick_drills().await;
                 }
                 Some(cmd) = commands.recv() => self.handle(cmd).await,
                 Some(event) = events.recv() => self.on_event(event),
@@ -249,6 +310,18 @@ impl Controller {
             }
             Command::Status(reply) => {
                 let _ = reply.send(self.status());
+            }
+            Command::StartDrill { spec, reply } => {
+                let _ = reply.send(self.start_drill(spec).await);
+            }
+            Command::StopDrill { id, reply } => {
+                let _ = reply.send(self.stop_drill(&id, "stopped early by the user").await);
+            }
+            Command::Drill { id, reply } => {
+                let _ = reply.send(self.drill(&id));
+            }
+            Command::Drills(reply) => {
+                let _ = reply.send(self.list_drills());
             }
             Command::SetDesiredCapacity {
                 group,

@@ -18,6 +18,7 @@ const RECENT_ACTIVITIES: usize = 5;
 impl Controller {
     pub(crate) fn status(&self) -> StackStatus {
         let reports = self.data_plane.target_health();
+        let counters = self.data_plane.target_group_counters();
         let bound: HashMap<String, std::net::SocketAddr> =
             self.data_plane.listener_addrs().into_iter().collect();
         let mut health_by_instance = HashMap::new();
@@ -92,6 +93,11 @@ impl Controller {
                         in_flight: r.in_flight,
                     })
                     .collect(),
+                counters: counters
+                    .iter()
+                    .find(|c| c.target_group == tg.key)
+                    .cloned()
+                    .unwrap_or_default(),
             })
             .collect();
 
@@ -157,6 +163,21 @@ impl Controller {
                 .iter()
                 .map(|r| r.address.to_string())
                 .collect(),
+            impaired_zones: self
+                .impaired_zones()
+                .iter()
+                .map(|z| z.to_string())
+                .collect(),
+            drills: self
+                .drills
+                .values()
+                .map(|d| crate::views::DrillSummary {
+                    id: d.id.clone(),
+                    drill: d.spec.name().into(),
+                    description: d.spec.describe(),
+                })
+                .collect(),
+            nodes: vec![],
         }
     }
 }
