@@ -4,8 +4,10 @@
 //! the foreground (`up`) or talks to a running one through its local API (everything else).
 
 mod chaos;
+mod load;
 mod paths;
 mod render;
+mod stackwatch;
 mod up;
 
 use std::path::PathBuf;
@@ -31,6 +33,7 @@ memory-limited by its instance type through cgroups where the host allows.\n\n\
 Start here:\n  updraft up                 bring up examples/mylearning in the foreground\n  \
 updraft status             load balancer, target health and instances per AZ\n  \
 updraft scale web 5        set the desired capacity of auto scaling group \"web\"\n  \
+updraft load URL --rate 200 --duration 30s   load it; p50/p99, errors, capacity\n  \
 updraft down               stop the stack (or press Ctrl-C where `up` runs)"
 )]
 struct Cli {
@@ -99,6 +102,10 @@ enum Command {
     ///   updraft chaos errors mylearning-web --percent 10 --status 503 --duration 30s
     #[command(subcommand, verbatim_doc_comment)]
     Chaos(chaos::ChaosCommand),
+    /// Load a URL with HTTP requests and report latency, errors and rate (like wrk2/k6):
+    /// open model (`--rate`, stages) or closed model, thresholds that set the exit code, a
+    /// JSON summary and an HTML report overlaid with the stack's capacity.
+    Load(Box<load::LoadArgs>),
 }
 
 fn main() -> ExitCode {
@@ -124,6 +131,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Plan(args) => up::plan(&args, &cli.state_dir).await,
         Command::Apply(args) => up::apply(&args, &cli.state_dir).await,
         Command::Chaos(cmd) => chaos::run(cmd, &cli.state_dir).await,
+        Command::Load(args) => load::load(*args, &cli.state_dir).await,
         Command::Down => {
             remote(&cli.state_dir, |c| async move {
                 c.shutdown().await?;

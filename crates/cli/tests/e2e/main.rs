@@ -9,5 +9,6 @@ mod adoption;
 mod apply;
 mod bad_input;
 mod chaos;
+mod load;
 mod skeleton;
 mod support;
