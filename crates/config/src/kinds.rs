@@ -26,6 +26,7 @@ pub(crate) const SIMULATED: &[&str] = &[
     "aws_lb",
     "aws_lb_target_group",
     "aws_lb_listener",
+    "aws_lb_listener_rule",
     "aws_lb_target_group_attachment",
     "aws_launch_template",
     "aws_autoscaling_group",
@@ -75,7 +76,6 @@ const RECORDED: &[(&str, &str, &str)] = &[
 ];
 
 const LATER: &[&str] = &[
-    "aws_lb_listener_rule",
     "aws_autoscaling_policy",
     "aws_autoscaling_schedule",
     "aws_cloudwatch_metric_alarm",

@@ -81,6 +81,7 @@ fn resource_type(field: &str) -> &str {
         "target_groups" => "aws_lb_target_group",
         "target_group_attachments" => "aws_lb_target_group_attachment",
         "listeners" => "aws_lb_listener",
+        "listener_rules" => "aws_lb_listener_rule",
         "launch_templates" => "aws_launch_template",
         "auto_scaling_groups" => "aws_autoscaling_group",
         other => other,

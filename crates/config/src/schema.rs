@@ -71,6 +71,8 @@ static SUBNET_MAPPING: Schema = schema(
     &[],
 );
 
+static ACCESS_LOGS: Schema = schema(&["bucket", "prefix", "enabled"], &[]);
+
 static LB: Schema = schema(
     &[
         "name",
@@ -99,7 +101,7 @@ static LB: Schema = schema(
         "tags",
     ],
     &[
-        ("access_logs", &OPEN),
+        ("access_logs", &ACCESS_LOGS),
         ("connection_logs", &OPEN),
         ("subnet_mapping", &SUBNET_MAPPING),
         ("timeouts", &TIMEOUTS),
@@ -120,6 +122,8 @@ pub(crate) static HEALTH_CHECK: Schema = schema(
     ],
     &[],
 );
+
+static TG_STICKINESS: Schema = schema(&["type", "cookie_duration", "cookie_name", "enabled"], &[]);
 
 static TARGET_GROUP: Schema = schema(
     &[
@@ -144,7 +148,7 @@ static TARGET_GROUP: Schema = schema(
     ],
     &[
         ("health_check", &HEALTH_CHECK),
-        ("stickiness", &OPEN),
+        ("stickiness", &TG_STICKINESS),
         ("target_failover", &OPEN),
         ("target_health_state", &OPEN),
         ("target_group_health", &OPEN),
@@ -153,22 +157,58 @@ static TARGET_GROUP: Schema = schema(
 
 static FORWARD_TARGET_GROUP: Schema = schema(&["arn", "weight"], &[]);
 
+static FORWARD_STICKINESS: Schema = schema(&["enabled", "duration"], &[]);
+
 static FORWARD: Schema = schema(
     &[],
     &[
         ("target_group", &FORWARD_TARGET_GROUP),
-        ("stickiness", &OPEN),
+        ("stickiness", &FORWARD_STICKINESS),
     ],
 );
 
-static DEFAULT_ACTION: Schema = schema(
+static REDIRECT: Schema = schema(
+    &["protocol", "host", "port", "path", "query", "status_code"],
+    &[],
+);
+
+static FIXED_RESPONSE: Schema = schema(&["content_type", "message_body", "status_code"], &[]);
+
+/// `default_action` of a listener and `action` of a listener rule.
+static ACTION: Schema = schema(
     &["type", "target_group_arn", "order"],
     &[
         ("forward", &FORWARD),
-        ("redirect", &OPEN),
-        ("fixed_response", &OPEN),
+        ("redirect", &REDIRECT),
+        ("fixed_response", &FIXED_RESPONSE),
         ("authenticate_cognito", &OPEN),
         ("authenticate_oidc", &OPEN),
+        ("jwt_validation", &OPEN),
+    ],
+);
+
+static VALUES: Schema = schema(&["values"], &[]);
+static HTTP_HEADER: Schema = schema(&["http_header_name", "values"], &[]);
+static QUERY_STRING: Schema = schema(&["key", "value"], &[]);
+
+static CONDITION: Schema = schema(
+    &[],
+    &[
+        ("host_header", &VALUES),
+        ("path_pattern", &VALUES),
+        ("http_header", &HTTP_HEADER),
+        ("http_request_method", &VALUES),
+        ("query_string", &QUERY_STRING),
+        ("source_ip", &VALUES),
+    ],
+);
+
+static LISTENER_RULE: Schema = schema(
+    &["listener_arn", "priority", "tags"],
+    &[
+        ("action", &ACTION),
+        ("condition", &CONDITION),
+        ("transform", &OPEN),
     ],
 );
 
@@ -187,7 +227,7 @@ static LISTENER: Schema = schema(
         "tags",
     ],
     &[
-        ("default_action", &DEFAULT_ACTION),
+        ("default_action", &ACTION),
         ("mutual_authentication", &OPEN),
         ("timeouts", &TIMEOUTS),
     ],
@@ -300,6 +340,7 @@ pub(crate) fn resource(kind: &str) -> Option<&'static Schema> {
         "aws_lb" => &LB,
         "aws_lb_target_group" => &TARGET_GROUP,
         "aws_lb_listener" => &LISTENER,
+        "aws_lb_listener_rule" => &LISTENER_RULE,
         "aws_lb_target_group_attachment" => &ATTACHMENT,
         "aws_launch_template" => &LAUNCH_TEMPLATE,
         "aws_autoscaling_group" => &AUTOSCALING_GROUP,

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use config::{ConfigError, ConfigErrors, Loaded};
 use model::{
-    Action, HealthCheckPort, HealthCheckType, LaunchTemplateVersion, Protocol, ResourceAddress,
-    TargetType, TerminationPolicy,
+    HealthCheckPort, HealthCheckType, LaunchTemplateVersion, Protocol, ResourceAddress, TargetType,
+    TerminationPolicy,
 };
 
 fn fixtures() -> PathBuf {
@@ -188,7 +188,7 @@ fn the_complete_stack_evaluates_to_the_expected_model() {
         (l.load_balancer.as_str(), l.port, l.protocol),
         ("front", 80, Protocol::Http)
     );
-    let Action::Forward { target_groups } = &l.default_action;
+    let target_groups = &l.default_action.target_groups();
     assert_eq!(target_groups.len(), 1);
     assert_eq!(
         (
@@ -513,7 +513,7 @@ resource "aws_lb_listener" "http" {"#,
 "#,
     );
     let s = ok(&text).stack;
-    let Action::Forward { target_groups } = &s.listeners["http"].default_action;
+    let target_groups = &s.listeners["http"].default_action.target_groups();
     let weights: Vec<_> = target_groups
         .iter()
         .map(|t| (t.target_group.as_str(), t.weight))
@@ -1096,3 +1096,6 @@ fn the_fuzz_corpus_loads_without_panicking() {
     }
     assert!(n >= 3, "the corpus holds {n} texts");
 }
+
+#[path = "elb/listener_rules.rs"]
+mod listener_rules;

@@ -13,6 +13,7 @@ pub mod autoscaling;
 pub mod health;
 pub mod ids;
 pub mod instance_type;
+pub mod listener_rule;
 pub mod load_balancer;
 pub mod metric;
 pub mod network;
@@ -27,9 +28,13 @@ pub use autoscaling::{
 pub use health::{TargetHealth, TargetHealthReason, TargetHealthState};
 pub use ids::{InstanceId, ResourceAddress};
 pub use instance_type::InstanceType;
+pub use listener_rule::{
+    Action, FixedResponse, ListenerRule, QueryStringPair, Redirect, RedirectStatus, RuleCondition,
+    WeightedTargetGroup,
+};
 pub use load_balancer::{
-    Action, HealthCheck, HealthCheckPort, Listener, LoadBalancer, LoadBalancerType, Matcher,
-    Protocol, TargetGroup, TargetGroupAttachment, TargetType, WeightedTargetGroup,
+    AccessLogs, Algorithm, HealthCheck, HealthCheckPort, Listener, LoadBalancer, LoadBalancerType,
+    Matcher, Protocol, ProtocolVersion, Stickiness, TargetGroup, TargetGroupAttachment, TargetType,
 };
 pub use metric::{DatumValue, Dimension, MetricDatum, Unit};
 pub use network::{AvailabilityZone, Subnet};

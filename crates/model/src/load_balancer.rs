@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::listener_rule::Action;
 use crate::validate::{Violation, check_range};
 
 /// `load_balancer_type`.
@@ -46,6 +47,18 @@ pub struct LoadBalancer {
     pub subnets: Vec<String>,
     /// `idle_timeout` (1–4000 s, default 60).
     pub idle_timeout: Duration,
+    /// `access_logs { bucket, prefix, enabled }`; `None` when absent or disabled (the default).
+    #[serde(default)]
+    pub access_logs: Option<AccessLogs>,
+}
+
+/// Where ALB writes access logs. Locally the S3 bucket is a directory: `bucket` is taken as a
+/// path (relative to the state directory unless absolute), and the log file goes to
+/// `<bucket>/<prefix>/AWSLogs/…` as on S3, one line per request in ALB's format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessLogs {
+    pub bucket: String,
+    pub prefix: String,
 }
 
 /// Listener and target group protocols.
@@ -97,24 +110,6 @@ pub struct Listener {
     pub default_action: Action,
 }
 
-/// What a listener (or, later, a rule) does with a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
-pub enum Action {
-    /// Forward to one or several weighted target groups.
-    Forward {
-        target_groups: Vec<WeightedTargetGroup>,
-    },
-}
-
-/// A target group in a forward action, with its weight (0–999; 1 when only one group).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WeightedTargetGroup {
-    /// Resource name of the target group.
-    pub target_group: String,
-    pub weight: u16,
-}
-
 /// `target_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -138,6 +133,104 @@ pub struct TargetGroup {
     pub health_check: HealthCheck,
     /// `deregistration_delay` (0–3600 s, default 300).
     pub deregistration_delay: Duration,
+    /// `protocol_version`: how the load balancer talks to targets (default HTTP1).
+    #[serde(default)]
+    pub protocol_version: ProtocolVersion,
+    /// `load_balancing_algorithm_type` (default round_robin).
+    #[serde(default)]
+    pub algorithm: Algorithm,
+    /// `slow_start`: linear ramp of a newly healthy target's share (0 = off, or 30–900 s).
+    #[serde(default)]
+    pub slow_start: Duration,
+    /// `stickiness { type, cookie_duration, cookie_name, enabled }` when enabled.
+    #[serde(default)]
+    pub stickiness: Option<Stickiness>,
+}
+
+/// `protocol_version` of a target group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ProtocolVersion {
+    /// HTTP/1.1 to targets (requests from HTTP/2 clients are translated).
+    #[default]
+    Http1,
+    /// HTTP/2 to targets (h2c here: no TLS to targets yet).
+    Http2,
+    /// gRPC: HTTP/2 to targets, trailers passed through; the health check matcher is a gRPC
+    /// status code (default 12).
+    Grpc,
+}
+
+impl ProtocolVersion {
+    pub fn parse(s: &str) -> Option<ProtocolVersion> {
+        match s {
+            "HTTP1" => Some(ProtocolVersion::Http1),
+            "HTTP2" => Some(ProtocolVersion::Http2),
+            "GRPC" => Some(ProtocolVersion::Grpc),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProtocolVersion::Http1 => "HTTP1",
+            ProtocolVersion::Http2 => "HTTP2",
+            ProtocolVersion::Grpc => "GRPC",
+        }
+    }
+}
+
+/// `load_balancing_algorithm_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    #[default]
+    RoundRobin,
+    /// The target with the fewest requests in flight (ties broken in turn).
+    LeastOutstandingRequests,
+    /// A random target, weighted (all weights equal here: ALB's anomaly mitigation is off).
+    WeightedRandom,
+}
+
+impl Algorithm {
+    pub fn parse(s: &str) -> Option<Algorithm> {
+        match s {
+            "round_robin" => Some(Algorithm::RoundRobin),
+            "least_outstanding_requests" => Some(Algorithm::LeastOutstandingRequests),
+            "weighted_random" => Some(Algorithm::WeightedRandom),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::RoundRobin => "round_robin",
+            Algorithm::LeastOutstandingRequests => "least_outstanding_requests",
+            Algorithm::WeightedRandom => "weighted_random",
+        }
+    }
+}
+
+/// Target stickiness of a target group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Stickiness {
+    /// The load balancer's own cookie `AWSALB` names the target (opaque and signed).
+    LbCookie { duration: Duration },
+    /// Follows the application's cookie `cookie_name`: while the client sends it, the load
+    /// balancer's `AWSALBAPP-0` cookie keeps it on the target that set it.
+    AppCookie {
+        cookie_name: String,
+        duration: Duration,
+    },
+}
+
+impl Stickiness {
+    pub fn duration(&self) -> Duration {
+        match self {
+            Stickiness::LbCookie { duration } | Stickiness::AppCookie { duration, .. } => *duration,
+        }
+    }
 }
 
 /// `aws_lb_target_group_attachment`: a static target (servers updraft did not start).
@@ -199,8 +292,28 @@ impl Default for HealthCheck {
 }
 
 impl HealthCheck {
+    /// The defaults for a target group of this protocol version: gRPC target groups check
+    /// `/AWS.ALB/healthcheck` and expect gRPC status 12 (UNIMPLEMENTED), as ALB does.
+    pub fn for_version(version: ProtocolVersion) -> HealthCheck {
+        match version {
+            ProtocolVersion::Grpc => HealthCheck {
+                path: "/AWS.ALB/healthcheck".into(),
+                matcher: Matcher {
+                    ranges: vec![(12, 12)],
+                },
+                ..HealthCheck::default()
+            },
+            _ => HealthCheck::default(),
+        }
+    }
+
     /// AWS's ranges for an ALB target group's health check.
     pub fn validate(&self) -> Vec<Violation> {
+        self.validate_for(ProtocolVersion::Http1)
+    }
+
+    /// [`HealthCheck::validate`] for a target group of `version` (gRPC codes are 0–99).
+    pub fn validate_for(&self, version: ProtocolVersion) -> Vec<Violation> {
         let mut v = Vec::new();
         let p = "health_check";
         check_range(
@@ -254,14 +367,28 @@ impl HealthCheck {
                     .hint(format!("write \"/{}\"", self.path)),
             );
         }
+        let (min, max, what, hint) = match version {
+            ProtocolVersion::Grpc => (
+                0,
+                99,
+                "gRPC codes",
+                "use gRPC codes such as \"12\" or \"0-99\"",
+            ),
+            _ => (
+                200,
+                499,
+                "HTTP codes",
+                "use codes such as \"200\", \"200,202\" or \"200-299\"",
+            ),
+        };
         for (lo, hi) in &self.matcher.ranges {
-            if *lo < 200 || *hi > 499 {
+            if *lo < min || *hi > max {
                 v.push(
                     Violation::new(
                         format!("{p}.matcher"),
-                        format!("HTTP codes must be within 200-499, got {lo}-{hi}"),
+                        format!("{what} must be within {min}-{max}, got {lo}-{hi}"),
                     )
-                    .hint("use codes such as \"200\", \"200,202\" or \"200-299\""),
+                    .hint(hint),
                 );
             }
         }

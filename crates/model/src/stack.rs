@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::autoscaling::{AutoScalingGroup, LaunchTemplate};
 use crate::ids::ResourceAddress;
+use crate::listener_rule::ListenerRule;
 use crate::load_balancer::{Listener, LoadBalancer, TargetGroup, TargetGroupAttachment};
 use crate::network::{AvailabilityZone, Subnet};
 
@@ -21,6 +22,9 @@ pub struct Stack {
     pub target_groups: BTreeMap<String, TargetGroup>,
     pub target_group_attachments: BTreeMap<String, TargetGroupAttachment>,
     pub listeners: BTreeMap<String, Listener>,
+    /// `aws_lb_listener_rule`s, keyed by resource name.
+    #[serde(default)]
+    pub listener_rules: BTreeMap<String, ListenerRule>,
     pub launch_templates: BTreeMap<String, LaunchTemplate>,
     pub auto_scaling_groups: BTreeMap<String, AutoScalingGroup>,
     /// Resources that matter only on AWS (VPCs, security groups, …): accepted, not simulated.

@@ -55,6 +55,11 @@ pub enum ApplyError {
     Duplicate { kind: &'static str, key: String },
 }
 
+/// 400: a request the load balancer refuses to forward (malformed, or smuggling).
+pub(crate) fn bad_request() -> http::Response<ProxyBody> {
+    page(StatusCode::BAD_REQUEST, "400 Bad Request")
+}
+
 /// 503: no target to send the request to (ALB: "no registered targets").
 pub(crate) fn service_unavailable() -> http::Response<ProxyBody> {
     page(

@@ -14,21 +14,23 @@
 //! - health verdicts come from the pure state machine in [`health::state`]; the checker task is
 //!   a thin shell around it.
 //!
-//! What this crate is not (yet): TLS, listener rules, stickiness, least outstanding requests,
-//! slow start, WebSocket/upgrade, gRPC-aware behaviour, L4 (NLB) and metrics. It reads no clock
-//! except tokio's, and decides nothing about instances: draining and registration come in the
-//! snapshot.
+//! What this crate is not (yet): TLS and L4 (NLB). It reads no clock except tokio's, and decides
+//! nothing about instances: draining and registration come in the snapshot.
 
 mod balance;
+mod clock;
 mod counters;
 mod error;
 mod fault;
 pub mod health;
 mod l7;
 mod listener;
+mod passive;
 mod plane;
 mod routing;
+pub mod rules;
 mod snapshot;
+mod sticky;
 mod target;
 
 use std::net::SocketAddr;
@@ -38,6 +40,7 @@ pub use error::ApplyError;
 pub use fault::{FaultConfig, FaultKind};
 pub use plane::{DataPlane, DataPlaneOptions};
 pub use snapshot::{ListenerConfig, Snapshot, TargetConfig, TargetGroupConfig};
+pub use sticky::StickinessKey;
 
 /// One registered target as `DescribeTargetHealth` would show it, plus live load.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -162,11 +162,17 @@ async fn serve_connection(
         activity: Arc::clone(&activity),
     });
     let svc_shared = Arc::clone(&shared);
+    let svc_info = Arc::clone(&info);
     let service =
-        service_fn(move |req| forward::serve(Arc::clone(&svc_shared), Arc::clone(&info), req));
+        service_fn(move |req| forward::serve(Arc::clone(&svc_shared), Arc::clone(&svc_info), req));
+    let idle_timeout = shared
+        .routing
+        .load()
+        .listeners
+        .get(&info.listener)
+        .map_or(shared.options.idle_timeout, |l| l.idle_timeout);
     let conn = shared.server.serve_connection(io, service);
     let mut conn = std::pin::pin!(conn);
-    let idle_timeout = shared.options.idle_timeout;
     tokio::select! {
         _ = conn.as_mut() => return,
         () = until_stopped(&mut stopped) => {}

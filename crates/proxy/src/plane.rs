@@ -21,22 +21,25 @@ use tokio::task::JoinHandle;
 use crate::counters::GroupCounters;
 use crate::fault::{Effect, FaultTable};
 use crate::health::checker::{self, HealthTask, Probe};
-use crate::l7::forward::{self, UpstreamClient};
+use crate::l7::forward::{self, RetryBudget, UpstreamClient};
 use crate::listener::{self, RunningListener};
 use crate::routing::{self, Activity, Routing};
 use crate::snapshot::Snapshot;
+use crate::sticky::StickinessKey;
 use crate::target::TargetRuntime;
 use crate::{ApplyError, TargetGroupCounters, TargetHealthReport};
 
 /// Tunables of the data plane. The defaults are ALB's.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct DataPlaneOptions {
-    /// A client connection on which no byte moves for this long is closed, and a target that
-    /// sends no response for this long gets the request answered with 504. ALB default: 60 s
-    /// (the load balancer's `idle_timeout`, which `ListenerConfig` does not carry yet).
+    /// Idle timeout of listeners the routing table does not know (yet); each listener otherwise
+    /// uses its load balancer's `idle_timeout` from `ListenerConfig`. ALB default: 60 s.
     pub idle_timeout: Duration,
     /// Time allowed to open a TCP connection to a target before answering 504. ALB: 10 s.
     pub connect_timeout: Duration,
+    /// The secret behind stickiness cookies. Keep it for the life of a stack (the server
+    /// stores one in the state directory) so that cookies stay valid across restarts.
+    pub stickiness_key: StickinessKey,
 }
 
 impl Default for DataPlaneOptions {
@@ -44,6 +47,7 @@ impl Default for DataPlaneOptions {
         DataPlaneOptions {
             idle_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
+            stickiness_key: StickinessKey::random(),
         }
     }
 }
@@ -56,6 +60,7 @@ pub(crate) struct Shared {
     /// Request counters per target group key; carried over across snapshots.
     pub(crate) counters: ArcSwap<HashMap<String, Arc<GroupCounters>>>,
     pub(crate) client: UpstreamClient,
+    pub(crate) retry_budget: RetryBudget,
     pub(crate) options: DataPlaneOptions,
     pub(crate) server: auto::Builder<TokioExecutor>,
 }
@@ -137,6 +142,7 @@ impl DataPlane {
             faults: ArcSwap::from_pointee(FaultTable::default()),
             counters: ArcSwap::from_pointee(HashMap::new()),
             client: forward::upstream_client(options.connect_timeout),
+            retry_budget: RetryBudget::new(),
             options,
             server: listener::server_builder(),
         };
@@ -231,6 +237,7 @@ impl DataPlane {
         };
         let routing = routing::compile(
             &snapshot,
+            &self.inner.shared.options.stickiness_key,
             |group, id| {
                 let slot = &control.targets[&(group.to_owned(), id.to_owned())];
                 Arc::clone(&slot.runtime)

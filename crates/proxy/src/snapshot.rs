@@ -6,8 +6,9 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use model::{Action, AvailabilityZone, Protocol};
+use model::{Action, AvailabilityZone, ListenerRule, Protocol};
 
 use crate::ApplyError;
 use crate::fault::FaultConfig;
@@ -32,6 +33,21 @@ pub struct ListenerConfig {
     pub bind: SocketAddr,
     pub protocol: Protocol,
     pub default_action: Action,
+    /// The listener's rules (`aws_lb_listener_rule`), in any order: priorities decide.
+    pub rules: Vec<ListenerRule>,
+    /// The load balancer's `idle_timeout`: a client connection idle this long is closed, and a
+    /// target silent this long gets the request answered with 504.
+    pub idle_timeout: Duration,
+}
+
+impl ListenerConfig {
+    /// Every action of the listener: the rules' and the default.
+    pub fn actions(&self) -> impl Iterator<Item = &Action> {
+        self.rules
+            .iter()
+            .map(|r| &r.action)
+            .chain([&self.default_action])
+    }
 }
 
 /// A target group with its registered targets.
@@ -62,6 +78,15 @@ impl Snapshot {
             let key = &tg.spec.key;
             if !groups.insert(key.as_str()) {
                 return Err(duplicate("target group", key));
+            }
+            if tg.spec.protocol_version != model::ProtocolVersion::Http1 {
+                return Err(ApplyError::UnsupportedProtocol {
+                    resource: format!(
+                        "target group `{key}` (protocol_version {})",
+                        tg.spec.protocol_version.as_str()
+                    ),
+                    protocol: tg.spec.protocol,
+                });
             }
             if tg.spec.protocol != Protocol::Http {
                 return Err(ApplyError::UnsupportedProtocol {
@@ -107,18 +132,22 @@ impl Snapshot {
                     protocol: l.protocol,
                 });
             }
-            let Action::Forward { target_groups } = &l.default_action;
-            if target_groups.is_empty() {
-                return Err(ApplyError::EmptyForward {
-                    listener: l.key.clone(),
-                });
-            }
-            for w in target_groups {
-                if !groups.contains(w.target_group.as_str()) {
-                    return Err(ApplyError::UnknownTargetGroup {
+            for action in l.actions() {
+                let Action::Forward { target_groups, .. } = action else {
+                    continue;
+                };
+                if target_groups.is_empty() {
+                    return Err(ApplyError::EmptyForward {
                         listener: l.key.clone(),
-                        target_group: w.target_group.clone(),
                     });
+                }
+                for w in target_groups {
+                    if !groups.contains(w.target_group.as_str()) {
+                        return Err(ApplyError::UnknownTargetGroup {
+                            listener: l.key.clone(),
+                            target_group: w.target_group.clone(),
+                        });
+                    }
                 }
             }
         }
@@ -129,10 +158,8 @@ impl Snapshot {
     pub(crate) fn used_target_groups(&self) -> HashSet<&str> {
         self.listeners
             .iter()
-            .flat_map(|l| {
-                let Action::Forward { target_groups } = &l.default_action;
-                target_groups.iter().map(|w| w.target_group.as_str())
-            })
+            .flat_map(ListenerConfig::actions)
+            .flat_map(|a| a.target_groups().iter().map(|w| w.target_group.as_str()))
             .collect()
     }
 }
@@ -147,8 +174,6 @@ fn duplicate(kind: &'static str, key: &str) -> ApplyError {
 /// Builders for tests in this crate.
 #[cfg(test)]
 pub(crate) mod fixtures {
-    use std::time::Duration;
-
     use model::{HealthCheck, TargetType, WeightedTargetGroup};
 
     use super::*;
@@ -168,6 +193,10 @@ pub(crate) mod fixtures {
                     ..HealthCheck::default()
                 },
                 deregistration_delay: Duration::from_secs(0),
+                protocol_version: model::ProtocolVersion::Http1,
+                algorithm: model::Algorithm::RoundRobin,
+                slow_start: Duration::ZERO,
+                stickiness: None,
             },
             targets: targets
                 .iter()
@@ -195,7 +224,10 @@ pub(crate) mod fixtures {
                         weight: *weight,
                     })
                     .collect(),
+                stickiness: None,
             },
+            rules: Vec::new(),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -7,12 +7,17 @@
 //! once per health check interval and read by reports.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use model::{TargetHealth, TargetHealthState};
 
 use crate::health::{CheckOutcome, HealthState, Thresholds, Transition};
+use crate::passive::{self, Outcome};
+
+/// `healthy_since_ms` when the target is not healthy.
+const NOT_HEALTHY: u64 = u64::MAX;
 
 /// Runtime state of one registered target of one target group.
 #[derive(Debug)]
@@ -24,6 +29,14 @@ pub(crate) struct TargetRuntime {
     state: AtomicU8,
     in_flight: AtomicU64,
     machine: Mutex<HealthState>,
+    /// When the target last became healthy (`clock::now_ms`), for slow start.
+    healthy_since_ms: AtomicU64,
+    consecutive_5xx: AtomicU32,
+    consecutive_connect_failures: AtomicU32,
+    /// Passive ejection: out of rotation until this instant (0: never ejected).
+    ejected_until_ms: AtomicU64,
+    /// Consecutive ejections without a success in between (the backoff exponent).
+    ejections: AtomicU32,
 }
 
 impl TargetRuntime {
@@ -36,7 +49,63 @@ impl TargetRuntime {
             state: AtomicU8::new(encode(machine.state())),
             in_flight: AtomicU64::new(0),
             machine: Mutex::new(machine),
+            healthy_since_ms: AtomicU64::new(NOT_HEALTHY),
+            consecutive_5xx: AtomicU32::new(0),
+            consecutive_connect_failures: AtomicU32::new(0),
+            ejected_until_ms: AtomicU64::new(0),
+            ejections: AtomicU32::new(0),
         })
+    }
+
+    /// How long the target has been healthy, if it is (for slow start).
+    pub(crate) fn healthy_for(&self, now_ms: u64) -> Option<Duration> {
+        let since = self.healthy_since_ms.load(Ordering::Relaxed);
+        (since != NOT_HEALTHY).then(|| Duration::from_millis(now_ms.saturating_sub(since)))
+    }
+
+    /// Whether passive ejection keeps the target out of rotation at `now_ms`.
+    pub(crate) fn is_ejected(&self, now_ms: u64) -> bool {
+        self.ejected_until_ms.load(Ordering::Relaxed) > now_ms
+    }
+
+    /// Feeds the outcome of one real request to passive ejection. Returns the ejection time
+    /// when this outcome ejected the target.
+    pub(crate) fn record_outcome(&self, outcome: Outcome, now_ms: u64) -> Option<Duration> {
+        let reset = |counter: &AtomicU32| {
+            // Read first: the common case (nothing to reset) then writes no shared cache line.
+            if counter.load(Ordering::Relaxed) != 0 {
+                counter.store(0, Ordering::Relaxed);
+            }
+        };
+        let tripped = match outcome {
+            Outcome::Success => {
+                reset(&self.consecutive_5xx);
+                reset(&self.consecutive_connect_failures);
+                reset(&self.ejections);
+                return None;
+            }
+            Outcome::ServerError => {
+                reset(&self.consecutive_connect_failures);
+                self.consecutive_5xx.fetch_add(1, Ordering::Relaxed) + 1 >= passive::CONSECUTIVE_5XX
+            }
+            Outcome::ConnectFailure => {
+                self.consecutive_connect_failures
+                    .fetch_add(1, Ordering::Relaxed)
+                    + 1
+                    >= passive::CONSECUTIVE_CONNECT_FAILURES
+            }
+        };
+        if !tripped || self.is_ejected(now_ms) {
+            return None;
+        }
+        let n = self.ejections.fetch_add(1, Ordering::Relaxed);
+        let time = passive::ejection_time(n);
+        let until = now_ms.saturating_add(u64::try_from(time.as_millis()).unwrap_or(u64::MAX));
+        self.ejected_until_ms.store(until, Ordering::Relaxed);
+        self.consecutive_5xx.store(0, Ordering::Relaxed);
+        self.consecutive_connect_failures
+            .store(0, Ordering::Relaxed);
+        Some(time)
     }
 
     /// True when the last health verdict is `healthy`. Lock-free: safe on the request path.
@@ -67,7 +136,7 @@ impl TargetRuntime {
     ) -> Option<Transition> {
         let mut machine = self.machine();
         let transition = machine.record(outcome, thresholds);
-        self.state.store(encode(machine.state()), Ordering::Relaxed);
+        self.publish(machine.state());
         transition
     }
 
@@ -76,7 +145,19 @@ impl TargetRuntime {
     pub(crate) fn reset_health(&self) {
         let mut machine = self.machine();
         *machine = HealthState::new();
-        self.state.store(encode(machine.state()), Ordering::Relaxed);
+        self.publish(machine.state());
+    }
+
+    /// Mirrors the machine's state into the atomics the request path reads.
+    fn publish(&self, state: TargetHealthState) {
+        let was = self.state.swap(encode(state), Ordering::Relaxed);
+        let healthy = encode(TargetHealthState::Healthy);
+        if state == TargetHealthState::Healthy && was != healthy {
+            self.healthy_since_ms
+                .store(crate::clock::now_ms(), Ordering::Relaxed);
+        } else if state != TargetHealthState::Healthy {
+            self.healthy_since_ms.store(NOT_HEALTHY, Ordering::Relaxed);
+        }
     }
 
     fn machine(&self) -> MutexGuard<'_, HealthState> {
@@ -131,6 +212,38 @@ mod tests {
         assert_eq!(t.in_flight(), 1);
         drop(b);
         assert_eq!(t.in_flight(), 0);
+    }
+
+    #[test]
+    fn passive_ejection_trips_on_consecutive_failures_and_backs_off() {
+        let t = target();
+        for _ in 0..4 {
+            assert_eq!(t.record_outcome(Outcome::ServerError, 0), None);
+        }
+        // A success in between starts the count again.
+        t.record_outcome(Outcome::Success, 0);
+        for _ in 0..4 {
+            assert_eq!(t.record_outcome(Outcome::ServerError, 0), None);
+        }
+        assert_eq!(
+            t.record_outcome(Outcome::ServerError, 0),
+            Some(Duration::from_secs(1))
+        );
+        assert!(t.is_ejected(999) && !t.is_ejected(1000));
+        // Failing again after the ejection: twice as long.
+        t.record_outcome(Outcome::ConnectFailure, 1000);
+        assert_eq!(
+            t.record_outcome(Outcome::ConnectFailure, 1000),
+            Some(Duration::from_secs(2))
+        );
+        assert!(t.is_ejected(2999) && !t.is_ejected(3000));
+        // A success resets the backoff.
+        t.record_outcome(Outcome::Success, 3000);
+        t.record_outcome(Outcome::ConnectFailure, 3000);
+        assert_eq!(
+            t.record_outcome(Outcome::ConnectFailure, 3000),
+            Some(Duration::from_secs(1))
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! `DataPlane`, real clients (HTTP/1.1, raw TCP, h2c). Every test is bounded in time and stops
 //! what it started.
 
+mod alb;
 mod support;
 
 use std::collections::HashMap;
@@ -14,7 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use model::{AvailabilityZone, TargetHealthReason, TargetHealthState};
-use proxy::{ApplyError, DataPlane, DataPlaneOptions, Snapshot};
+use proxy::{ApplyError, DataPlane, Snapshot};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -152,9 +153,6 @@ async fn a_killed_target_causes_no_error_for_gets_thanks_to_the_retry() {
         b.kill();
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(state_of(&plane, "b"), TargetHealthState::Healthy, "health has not noticed");
-        let seen = spread(lb, 30).await;
-        assert_eq!(seen.get("b"), None);
-        assert_eq!(seen.values().sum::<usize>(), 30, "every GET answered 200");
 
         // A POST with a body is not replayed: the one that lands on b gets ALB's 502.
         let cl = client();
@@ -172,6 +170,20 @@ async fn a_killed_target_causes_no_error_for_gets_thanks_to_the_retry() {
         }
         statuses.sort_unstable();
         assert_eq!(statuses, vec![200, 200, 502]);
+
+        // GETs are retried on another target; the second failed connection ejects b
+        // passively, so later requests never try it.
+        let seen = spread(lb, 30).await;
+        assert_eq!(seen.get("b"), None);
+        assert_eq!(seen.values().sum::<usize>(), 30, "every GET answered 200");
+        let statuses: Vec<u16> = {
+            let mut v = Vec::new();
+            for _ in 0..6 {
+                v.push(send(&cl, "POST", format!("http://{lb}/"), "payload").await.status.as_u16());
+            }
+            v
+        };
+        assert_eq!(statuses, vec![200; 6], "b is ejected: no POST lands on it");
         eventually("nothing left in flight", || {
             plane.target_health().iter().all(|t| t.in_flight == 0)
         })
@@ -371,12 +383,13 @@ async fn h2c_prior_knowledge_is_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_targets_is_503_and_a_silent_target_is_504() {
     bounded(async {
-        let options = DataPlaneOptions {
-            idle_timeout: Duration::from_millis(500),
-            ..DataPlaneOptions::default()
+        let plane = DataPlane::new();
+        let quick = |backends: &[&Backend]| {
+            let mut s = single(backends, health_check(100));
+            s.listeners[0].idle_timeout = Duration::from_millis(500);
+            s
         };
-        let plane = DataPlane::with_options(options);
-        plane.apply(single(&[], health_check(100))).await.unwrap();
+        plane.apply(quick(&[])).await.unwrap();
         let lb = plane.listener_addrs()[0].1;
         let c = client();
         let answer = get(&c, lb, "/").await;
@@ -389,7 +402,7 @@ async fn no_targets_is_503_and_a_silent_target_is_504() {
         );
 
         let a = Backend::start("a").await;
-        plane.apply(single(&[&a], health_check(100))).await.unwrap();
+        plane.apply(quick(&[&a])).await.unwrap();
         let started = tokio::time::Instant::now();
         let answer = get(&c, lb, "/slow?5000").await;
         assert_eq!(answer.status, StatusCode::GATEWAY_TIMEOUT);

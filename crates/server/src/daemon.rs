@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use compute::{ProcessProvider, ProviderConfig};
 use model::{LifecycleState, Location, ResourceAddress, Stack, Timestamp};
-use proxy::{ApplyError, DataPlane};
+use proxy::{ApplyError, DataPlane, DataPlaneOptions, StickinessKey};
 use scaling::GroupState;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
@@ -174,7 +174,10 @@ impl Daemon {
         let instances = adopt(&store, &provider, &stack, now, options.terminate_grace)?;
         let groups = reconcile_groups(&store, &stack, now)?;
 
-        let data_plane = DataPlane::new();
+        let data_plane = DataPlane::with_options(DataPlaneOptions {
+            stickiness_key: stickiness_key(&state_dir)?,
+            ..DataPlaneOptions::default()
+        });
         let live: Vec<InstanceRecord> = instances.values().cloned().collect();
         let snapshot = routing::snapshot(&stack, &live, options.bind_host);
         if let Err(e) = data_plane.apply(snapshot).await {
@@ -375,4 +378,34 @@ fn reconcile_groups(
             )
         })
         .collect())
+}
+
+/// The stack's stickiness key, kept in `stickiness.key` in the state directory so that
+/// stickiness cookies stay valid across restarts of updraft. Created (random) on first use.
+fn stickiness_key(state_dir: &Path) -> Result<StickinessKey, StartError> {
+    let path = state_dir.join("stickiness.key");
+    let err = |source| StartError::StateDir {
+        path: path.display().to_string(),
+        source,
+    };
+    let parse = |text: &str| -> Option<[u8; 32]> {
+        let text = text.trim();
+        let mut key = [0u8; 32];
+        if text.len() != 64 {
+            return None;
+        }
+        for (i, b) in key.iter_mut().enumerate() {
+            *b = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(key)
+    };
+    if let Ok(text) = std::fs::read_to_string(&path)
+        && let Some(key) = parse(&text)
+    {
+        return Ok(StickinessKey::new(key));
+    }
+    let key: [u8; 32] = rand::random();
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(&path, hex).map_err(err)?;
+    Ok(StickinessKey::new(key))
 }

@@ -3,6 +3,7 @@
 //! draining, static `aws_lb_target_group_attachment`s are registered as they are.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use model::{AutoScalingGroup, LifecycleState, Stack};
 use proxy::{ListenerConfig, Snapshot, TargetConfig, TargetGroupConfig};
@@ -31,6 +32,16 @@ pub fn snapshot_with(
             bind: SocketAddr::new(bind_host, l.port),
             protocol: l.protocol,
             default_action: l.default_action.clone(),
+            rules: stack
+                .listener_rules
+                .values()
+                .filter(|r| r.listener == l.key)
+                .cloned()
+                .collect(),
+            idle_timeout: stack
+                .load_balancers
+                .get(&l.load_balancer)
+                .map_or(Duration::from_secs(60), |lb| lb.idle_timeout),
         })
         .collect();
     let target_groups = stack

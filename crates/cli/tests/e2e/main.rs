@@ -11,4 +11,5 @@ mod bad_input;
 mod chaos;
 mod load;
 mod skeleton;
+mod static_targets;
 mod support;

@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use model::{Action, LoadBalancerType, Protocol, ResourceAddress, SourceMap, Stack, TargetType};
+use model::{LoadBalancerType, Protocol, ResourceAddress, SourceMap, Stack, TargetType};
 
 use crate::error::ConfigError;
 
@@ -74,15 +74,6 @@ pub(super) fn cross_check(stack: &Stack, sources: &SourceMap, errors: &RefCell<V
                 "use protocol = \"HTTP\"",
             );
         }
-        let Action::Forward { target_groups } = &listener.default_action;
-        if target_groups.len() > 1 && target_groups.iter().all(|t| t.weight == 0) {
-            push(
-                &addr,
-                "default_action",
-                "every target group has weight 0, so no request can be forwarded".into(),
-                "give at least one target group a weight above 0",
-            );
-        }
         match ports.get(&listener.port) {
             Some(other) => {
                 let same_lb = stack
@@ -107,6 +98,8 @@ pub(super) fn cross_check(stack: &Stack, sources: &SourceMap, errors: &RefCell<V
             }
         }
     }
+
+    listener_rules(stack, &address, &position, &push);
 
     let names = |kinds: &[&str], mut entries: Vec<(&String, &String)>| {
         entries.sort_by_key(|(key, _)| position(kinds, key));
@@ -158,3 +151,56 @@ pub(super) fn cross_check(stack: &Stack, sources: &SourceMap, errors: &RefCell<V
             .collect(),
     );
 }
+
+/// Where a resource was written (file, line), to report "the second one" in file order.
+type Position<'a> = &'a dyn Fn(&[&str], &str) -> Option<(String, u32)>;
+
+/// Rule priorities are unique per listener; an ALB has at most 100 rules (default rules not
+/// counted).
+fn listener_rules(
+    stack: &Stack,
+    address: &dyn Fn(&[&str], &str) -> ResourceAddress,
+    position: Position<'_>,
+    push: &dyn Fn(&ResourceAddress, &str, String, &str),
+) {
+    const RULE: &[&str] = &["aws_lb_listener_rule", "aws_alb_listener_rule"];
+    let mut rules: Vec<_> = stack.listener_rules.iter().collect();
+    rules.sort_by_key(|(key, _)| position(RULE, key));
+    let mut seen: BTreeMap<(&str, u32), &str> = BTreeMap::new();
+    let mut per_lb: BTreeMap<&str, usize> = BTreeMap::new();
+    for (key, rule) in rules {
+        let addr = address(RULE, key);
+        match seen.get(&(rule.listener.as_str(), rule.priority)) {
+            Some(other) => push(
+                &addr,
+                "priority",
+                format!(
+                    "priority {} is already used by rule `{other}` of listener `{}`",
+                    rule.priority, rule.listener
+                ),
+                "priorities are unique per listener: pick another one (1-50000)",
+            ),
+            None => {
+                seen.insert((rule.listener.as_str(), rule.priority), key);
+            }
+        }
+        if let Some(l) = stack.listeners.get(&rule.listener) {
+            let n = per_lb.entry(l.load_balancer.as_str()).or_default();
+            *n += 1;
+            if *n == MAX_RULES_PER_LOAD_BALANCER + 1 {
+                push(
+                    &addr,
+                    "listener_arn",
+                    format!(
+                        "load balancer `{}` has more than {MAX_RULES_PER_LOAD_BALANCER} listener rules",
+                        l.load_balancer
+                    ),
+                    "AWS allows 100 rules per application load balancer (default actions not counted): merge rules",
+                );
+            }
+        }
+    }
+}
+
+/// ALB quota "rules per load balancer (excluding default rules)".
+const MAX_RULES_PER_LOAD_BALANCER: usize = 100;

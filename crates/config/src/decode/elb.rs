@@ -5,13 +5,13 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use model::{
-    Action, HealthCheck, HealthCheckPort, Listener, LoadBalancer, LoadBalancerType, Matcher,
-    Protocol, TargetGroup, TargetGroupAttachment, TargetType, WeightedTargetGroup,
+    AccessLogs, Algorithm, HealthCheck, HealthCheckPort, Listener, LoadBalancer, LoadBalancerType,
+    Matcher, Protocol, ProtocolVersion, Stickiness, TargetGroup, TargetGroupAttachment, TargetType,
 };
 
 use super::{Decode, Reader};
 
-const NOT_YET: &str = "not supported yet by this version of updraft";
+pub(super) const NOT_YET: &str = "not supported yet by this version of updraft";
 
 /// AWS's rule for load balancer and target group names.
 fn check_aws_name(r: &Reader<'_>) {
@@ -110,6 +110,13 @@ impl Decode<'_> {
             );
             return None;
         }
+        let access_logs = match r.block("access_logs") {
+            Some(al) if al.has("enabled") && al.bool("enabled")? => Some(AccessLogs {
+                bucket: al.required_string("bucket", "\"access-logs\"")?,
+                prefix: al.string("prefix").unwrap_or_default(),
+            }),
+            _ => None,
+        };
         Some(LoadBalancer {
             key: self.inst.key.clone(),
             name: self.exported("name"),
@@ -118,6 +125,7 @@ impl Decode<'_> {
             internal,
             subnets,
             idle_timeout: Duration::from_secs(idle_timeout),
+            access_logs,
         })
     }
 
@@ -166,15 +174,82 @@ impl Decode<'_> {
         } else {
             300
         };
+        let protocol_version = match r.string("protocol_version") {
+            None => ProtocolVersion::Http1,
+            Some(v) => match ProtocolVersion::parse(&v.to_ascii_uppercase()) {
+                Some(v) => v,
+                None => {
+                    r.error(
+                        "protocol_version",
+                        format!("unknown protocol version `{v}`"),
+                        Some("use \"HTTP1\" (the default), \"HTTP2\" or \"GRPC\"".into()),
+                    );
+                    return None;
+                }
+            },
+        };
+        let algorithm = match r.string("load_balancing_algorithm_type") {
+            None => Algorithm::RoundRobin,
+            Some(a) => match Algorithm::parse(&a) {
+                Some(a) => a,
+                None => {
+                    let hint = crate::suggest::did_you_mean(
+                        &a,
+                        [
+                            "round_robin",
+                            "least_outstanding_requests",
+                            "weighted_random",
+                        ],
+                    );
+                    r.error(
+                        "load_balancing_algorithm_type",
+                        format!("unknown algorithm `{a}`"),
+                        hint.or(Some("use \"round_robin\", \"least_outstanding_requests\" or \"weighted_random\"".into())),
+                    );
+                    return None;
+                }
+            },
+        };
+        let slow_start = if r.has("slow_start") {
+            r.number("slow_start", 0, 900)?
+        } else {
+            0
+        };
+        if (1..30).contains(&slow_start) {
+            r.error(
+                "slow_start",
+                format!("{slow_start} s is out of range: AWS accepts 0 (off) or 30 to 900 s"),
+                Some("set slow_start = 0 or between 30 and 900".into()),
+            );
+            return None;
+        }
+        if slow_start > 0 && algorithm != Algorithm::RoundRobin {
+            r.error(
+                "slow_start",
+                format!(
+                    "slow start cannot be combined with the {} algorithm",
+                    algorithm.as_str()
+                ),
+                Some(
+                    "use load_balancing_algorithm_type = \"round_robin\", or set slow_start = 0"
+                        .into(),
+                ),
+            );
+            return None;
+        }
+        let stickiness = match r.block("stickiness") {
+            Some(st) => self.stickiness(&st)?,
+            None => None,
+        };
         let health_check = match r.block("health_check") {
-            Some(hc) => self.health_check(&hc, protocol)?,
+            Some(hc) => self.health_check(&hc, protocol, protocol_version)?,
             None => HealthCheck {
                 protocol,
-                ..HealthCheck::default()
+                ..HealthCheck::for_version(protocol_version)
             },
         };
         let mut ok = true;
-        for v in health_check.validate() {
+        for v in health_check.validate_for(protocol_version) {
             let name = v
                 .attribute
                 .strip_prefix("health_check.")
@@ -195,11 +270,77 @@ impl Decode<'_> {
             target_type,
             health_check,
             deregistration_delay: Duration::from_secs(deregistration_delay),
+            protocol_version,
+            algorithm,
+            slow_start: Duration::from_secs(slow_start),
+            stickiness,
         })
     }
 
-    fn health_check(&self, hc: &Reader<'_>, traffic_protocol: Protocol) -> Option<HealthCheck> {
-        let d = HealthCheck::default();
+    /// `stickiness { type, cookie_duration, cookie_name, enabled }`; `Some(None)` when disabled.
+    fn stickiness(&self, st: &Reader<'_>) -> Option<Option<Stickiness>> {
+        let enabled = if st.has("enabled") {
+            st.bool("enabled")?
+        } else {
+            true
+        };
+        let ty = st.required_string("type", "\"lb_cookie\"")?;
+        let duration = Duration::from_secs(if st.has("cookie_duration") {
+            st.number("cookie_duration", 1, 604_800)?
+        } else {
+            86_400
+        });
+        let stickiness = match ty.as_str() {
+            "lb_cookie" => Stickiness::LbCookie { duration },
+            "app_cookie" => {
+                let name = st.required_string("cookie_name", "\"session\"")?;
+                let reserved = ["AWSALB", "AWSALBAPP", "AWSALBTG"]
+                    .iter()
+                    .any(|p| name.starts_with(p));
+                let valid = !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+                if reserved || !valid {
+                    st.error(
+                        "cookie_name",
+                        format!("`{name}` cannot be an application cookie name"),
+                        Some("names starting with AWSALB, AWSALBAPP or AWSALBTG are reserved; use the name your application sets, e.g. \"session\"".into()),
+                    );
+                    return None;
+                }
+                Stickiness::AppCookie {
+                    cookie_name: name,
+                    duration,
+                }
+            }
+            t @ ("source_ip" | "source_ip_dest_ip" | "source_ip_dest_ip_proto") => {
+                st.error(
+                    "type",
+                    format!("`{t}` stickiness belongs to network and gateway load balancers"),
+                    Some("use \"lb_cookie\" or \"app_cookie\"".into()),
+                );
+                return None;
+            }
+            other => {
+                st.error(
+                    "type",
+                    format!("unknown stickiness type `{other}`"),
+                    Some("use \"lb_cookie\" or \"app_cookie\"".into()),
+                );
+                return None;
+            }
+        };
+        Some(enabled.then_some(stickiness))
+    }
+
+    fn health_check(
+        &self,
+        hc: &Reader<'_>,
+        traffic_protocol: Protocol,
+        version: ProtocolVersion,
+    ) -> Option<HealthCheck> {
+        let d = HealthCheck::for_version(version);
         let secs = |name: &str, default: Duration| -> Option<Duration> {
             if hc.has(name) {
                 hc.number(name, 0, 86_400).map(Duration::from_secs)
@@ -266,21 +407,7 @@ impl Decode<'_> {
             r.missing("port", "80")
         };
         let protocol = protocol(r, "protocol", Protocol::Http);
-        let actions = r.blocks("default_action");
-        let action = match actions.as_slice() {
-            [] => {
-                r.block_error("a listener needs a default_action block", Some("add default_action { type = \"forward\", target_group_arn = aws_lb_target_group.web.arn }".into()));
-                None
-            }
-            [a] => self.forward_action(a),
-            [_, second, ..] => {
-                second.block_error(
-                    format!("several default actions (authentication, then forward) are {NOT_YET}"),
-                    Some("keep one default_action of type \"forward\"".into()),
-                );
-                None
-            }
-        };
+        let action = self.actions(r, "default_action");
         Some(Listener {
             key: self.inst.key.clone(),
             arn: self.exported("arn"),
@@ -289,71 +416,6 @@ impl Decode<'_> {
             protocol: protocol?,
             default_action: action?,
         })
-    }
-
-    fn forward_action(&self, a: &Reader<'_>) -> Option<Action> {
-        let ty = a.required_string("type", "\"forward\"")?;
-        match ty.as_str() {
-            "forward" => {}
-            "redirect" | "fixed-response" | "authenticate-cognito" | "authenticate-oidc" => {
-                a.error(
-                    "type",
-                    format!("`{ty}` actions are {NOT_YET}"),
-                    Some("use type = \"forward\"".into()),
-                );
-                return None;
-            }
-            other => {
-                let hint =
-                    crate::suggest::did_you_mean(other, ["forward", "redirect", "fixed-response"]);
-                a.error(
-                    "type",
-                    format!("unknown action type `{other}`"),
-                    hint.or(Some("use \"forward\"".into())),
-                );
-                return None;
-            }
-        }
-        let mut target_groups = Vec::new();
-        if let Some(fwd) = a.block("forward") {
-            let groups = fwd.blocks("target_group");
-            if groups.is_empty() || groups.len() > 5 {
-                fwd.block_error("a forward block takes 1 to 5 target_group blocks", None);
-                return None;
-            }
-            for g in groups {
-                let arn = g.required_string("arn", "aws_lb_target_group.web.arn");
-                let key = arn.and_then(|arn| {
-                    self.index
-                        .resolve(&g, "arn", &arn, "aws_lb_target_group", "arn")
-                });
-                let weight = if g.has("weight") {
-                    g.number("weight", 0, 999)
-                } else {
-                    Some(1)
-                };
-                target_groups.push(WeightedTargetGroup {
-                    target_group: key?,
-                    weight: weight? as u16,
-                });
-            }
-        } else if a.has("target_group_arn") {
-            let arn = a.string("target_group_arn")?;
-            let key =
-                self.index
-                    .resolve(a, "target_group_arn", &arn, "aws_lb_target_group", "arn")?;
-            target_groups.push(WeightedTargetGroup {
-                target_group: key,
-                weight: 1,
-            });
-        } else {
-            a.block_error(
-                "a forward action needs target_group_arn or a forward block",
-                Some("add target_group_arn = aws_lb_target_group.web.arn".into()),
-            );
-            return None;
-        }
-        Some(Action::Forward { target_groups })
     }
 
     pub(super) fn attachment(&self) -> Option<TargetGroupAttachment> {

@@ -10,6 +10,7 @@ mod autoscaling;
 mod checks;
 mod elb;
 mod reader;
+mod rules;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -152,6 +153,22 @@ pub(crate) fn decode(ev: &Evaluated, errors: &mut Vec<ConfigError>) -> (Stack, S
                         stack.listeners.insert(key, v);
                     }
                 }
+                "aws_lb_listener_rule" => {
+                    if let Some(mut v) = d.listener_rule() {
+                        if v.priority == 0 {
+                            // Terraform: the next priority after the listener's highest.
+                            v.priority = stack
+                                .listener_rules
+                                .values()
+                                .filter(|o| o.listener == v.listener)
+                                .map(|o| o.priority)
+                                .max()
+                                .unwrap_or(0)
+                                + 1;
+                        }
+                        stack.listener_rules.insert(key, v);
+                    }
+                }
                 "aws_lb_target_group_attachment" => {
                     if let Some(v) = d.attachment() {
                         stack.target_group_attachments.insert(key, v);
@@ -188,6 +205,7 @@ fn remove(stack: &mut Stack, kind: &str, key: &str) {
         "aws_lb" => drop(stack.load_balancers.remove(key)),
         "aws_lb_target_group" => drop(stack.target_groups.remove(key)),
         "aws_lb_listener" => drop(stack.listeners.remove(key)),
+        "aws_lb_listener_rule" => drop(stack.listener_rules.remove(key)),
         "aws_lb_target_group_attachment" => drop(stack.target_group_attachments.remove(key)),
         "aws_launch_template" => drop(stack.launch_templates.remove(key)),
         "aws_autoscaling_group" => drop(stack.auto_scaling_groups.remove(key)),

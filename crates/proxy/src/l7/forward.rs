@@ -1,4 +1,4 @@
-//! The request phases: `route` → `pick_target` → `forward` → `respond`.
+//! The request phases: `route` (rules → action) → `pick_target` → `forward` → `respond`.
 //!
 //! Invariants:
 //! - the routing snapshot is loaded once per request, without waiting on anything, and released
@@ -14,6 +14,7 @@ use std::error::Error as StdError;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,14 +26,15 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use super::ProxyBody;
 use super::headers::{remove_hop_by_hop, set_forwarded};
+use super::{ProxyBody, actions};
 use crate::counters::Outcome;
-use crate::error;
 use crate::fault::Effect;
 use crate::plane::Shared;
-use crate::routing::GroupRoute;
+use crate::routing::{GroupRoute, RouteAction, Stick};
+use crate::rules::RequestFacts;
 use crate::target::{InFlightGuard, TargetRuntime};
+use crate::{clock, error, passive, sticky};
 
 /// Request bodies sent upstream: the client's, streamed, or empty for replayable requests.
 pub(crate) type UpstreamBody = Either<Incoming, Empty<Bytes>>;
@@ -67,53 +69,128 @@ pub(crate) async fn serve(
     conn: Arc<ConnInfo>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    // Phase 1: route (listener → default action → target group).
-    let Some((group, scheme)) = route(&shared, &conn) else {
-        return Ok(error::service_unavailable());
-    };
-    let counters = shared.counters(&group.key);
-    // Phase 2: pick a target.
-    let Some(target) = group.pick(None) else {
-        counters.count(Outcome::Elb(503));
-        return Ok(error::service_unavailable());
+    let now = clock::now_ms();
+    // Phases 1 and 2: route (listener → rules → action) and pick a target, on one snapshot.
+    let plan = match decide(&shared, &conn, &req, now) {
+        Decision::Respond(response) => return Ok(response),
+        Decision::Forward(plan) => plan,
     };
     // Phase 3: forward.
     let (parts, body) = req.into_parts();
-    let head = UpstreamHead::new(parts, &conn, scheme);
-    let outcome = forward(&shared, &group, target, head, body).await;
+    let head = UpstreamHead::new(parts, &conn, plan.scheme);
+    let outcome = forward(&shared, &plan, head, body, now).await;
     // Phase 4: respond.
-    let (response, counted) = respond(outcome);
-    counters.count(counted);
+    let (response, counted) = respond(outcome, plan.stick, plan.group_cookie);
+    shared.counters(&plan.group.key).count(counted);
     Ok(response)
 }
 
-fn route(shared: &Shared, conn: &ConnInfo) -> Option<(Arc<GroupRoute>, &'static str)> {
+/// What routing decided for a request.
+enum Decision {
+    /// The load balancer answers itself (fixed response, redirect, or an error).
+    Respond(Response<ProxyBody>),
+    Forward(Plan),
+}
+
+/// A request on its way to a target.
+struct Plan {
+    group: Arc<GroupRoute>,
+    target: Arc<TargetRuntime>,
+    stick: Option<Stick>,
+    group_cookie: Option<HeaderValue>,
+    scheme: &'static str,
+    idle_timeout: Duration,
+}
+
+fn decide(shared: &Shared, conn: &ConnInfo, req: &Request<Incoming>, now: u64) -> Decision {
     let routing = shared.routing.load();
     // A listener being removed still finishes its connections; their new requests get a 503.
-    let listener = routing.listeners.get(&conn.listener)?;
-    let group = listener.forward.pick_group()?;
-    Some((Arc::clone(group), listener.scheme))
+    let Some(listener) = routing.listeners.get(&conn.listener) else {
+        return Decision::Respond(error::service_unavailable());
+    };
+    let facts = RequestFacts {
+        method: req.method().as_str(),
+        host: host_of(req),
+        path: req.uri().path(),
+        query: req.uri().query(),
+        headers: req.headers(),
+        source: conn.client.ip(),
+    };
+    match listener.action(&facts) {
+        RouteAction::FixedResponse(f) => Decision::Respond(actions::fixed_response(f)),
+        RouteAction::Redirect(r) => Decision::Respond(actions::redirect(
+            r,
+            &facts,
+            listener.scheme,
+            conn.local.port(),
+        )),
+        RouteAction::Forward(fwd) => {
+            let Some(choice) = fwd.pick_group(req.headers()) else {
+                return Decision::Respond(error::service_unavailable());
+            };
+            let Some(target) = choice.group.pick(req.headers(), None, now) else {
+                shared.counters(&choice.group.key).count(Outcome::Elb(503));
+                return Decision::Respond(error::service_unavailable());
+            };
+            Decision::Forward(Plan {
+                group: Arc::clone(choice.group),
+                target: target.target,
+                stick: target.stick,
+                group_cookie: choice.set_cookie,
+                scheme: listener.scheme,
+                idle_timeout: listener.idle_timeout,
+            })
+        }
+    }
+}
+
+/// The `Host` header, or the HTTP/2 `:authority`.
+fn host_of<B>(req: &Request<B>) -> Option<&str> {
+    req.headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
 }
 
 async fn forward(
     shared: &Shared,
-    group: &GroupRoute,
-    target: Arc<TargetRuntime>,
+    plan: &Plan,
     head: UpstreamHead,
     body: Incoming,
+    now: u64,
 ) -> Result<(Response<Incoming>, InFlightGuard), UpstreamError> {
+    let target = &plan.target;
+    shared.retry_budget.deposit();
     let replayable = head.is_idempotent() && body.is_end_stream();
     if !replayable {
-        return attempt(shared, &target, head, Either::Left(body)).await;
+        return attempt(shared, target, head, Either::Left(body), plan.idle_timeout).await;
     }
-    let first = attempt(shared, &target, head.clone(), Either::Right(Empty::new())).await;
+    let first = attempt(
+        shared,
+        target,
+        head.clone(),
+        Either::Right(Empty::new()),
+        plan.idle_timeout,
+    )
+    .await;
     match first {
         Err(e) if e.target_unreachable() => {
-            let Some(other) = group.pick(Some(&target)) else {
+            let Some(other) = plan.group.pick(&head.headers, Some(target), now) else {
                 return Err(e);
             };
-            tracing::debug!(failed = %target.id, retry = %other.id, "retrying on another target");
-            attempt(shared, &other, head, Either::Right(Empty::new())).await
+            if !shared.retry_budget.withdraw() {
+                tracing::debug!(failed = %target.id, "retry budget exhausted; not retrying");
+                return Err(e);
+            }
+            tracing::debug!(failed = %target.id, retry = %other.target.id, "retrying on another target");
+            attempt(
+                shared,
+                &other.target,
+                head,
+                Either::Right(Empty::new()),
+                plan.idle_timeout,
+            )
+            .await
         }
         outcome => outcome,
     }
@@ -124,6 +201,7 @@ async fn attempt(
     target: &Arc<TargetRuntime>,
     head: UpstreamHead,
     body: UpstreamBody,
+    idle_timeout: Duration,
 ) -> Result<(Response<Incoming>, InFlightGuard), UpstreamError> {
     let guard = target.begin_request();
     // Drills inject faults here, on the path to the target (see `crate::fault`).
@@ -140,23 +218,60 @@ async fn attempt(
     }
     let request = head.into_request(target.addr, body)?;
     // ALB answers 504 when the target stays silent for the load balancer's idle timeout.
-    let sent = tokio::time::timeout(shared.options.idle_timeout, shared.client.request(request));
+    let sent = tokio::time::timeout(idle_timeout, shared.client.request(request));
     let error = match sent.await {
-        Ok(Ok(response)) => return Ok((response, guard)),
+        Ok(Ok(response)) => {
+            let outcome = if response.status().is_server_error() {
+                passive::Outcome::ServerError
+            } else {
+                passive::Outcome::Success
+            };
+            eject_if_tripped(target, outcome);
+            return Ok((response, guard));
+        }
         Ok(Err(e)) => UpstreamError::classify(&e),
         Err(_) => UpstreamError::ResponseTimeout,
     };
+    if error.target_unreachable() || matches!(error, UpstreamError::ConnectTimeout) {
+        eject_if_tripped(target, passive::Outcome::ConnectFailure);
+    }
     tracing::warn!(target_group = %target.target_group, target = %target.id, addr = %target.addr, %error, "upstream request failed");
     Err(error)
 }
 
+fn eject_if_tripped(target: &TargetRuntime, outcome: passive::Outcome) {
+    if let Some(time) = target.record_outcome(outcome, clock::now_ms()) {
+        tracing::warn!(
+            target_group = %target.target_group,
+            target = %target.id,
+            addr = %target.addr,
+            ?outcome,
+            ejected_for = ?time,
+            "passive ejection: target taken out of rotation"
+        );
+    }
+}
+
 fn respond(
     outcome: Result<(Response<Incoming>, InFlightGuard), UpstreamError>,
+    stick: Option<Stick>,
+    group_cookie: Option<HeaderValue>,
 ) -> (Response<ProxyBody>, Outcome) {
     match outcome {
         Ok((response, guard)) => {
             let (mut parts, body) = response.into_parts();
             remove_hop_by_hop(&mut parts.headers);
+            if let Some(stick) = stick
+                && stick
+                    .when_app_sets
+                    .as_deref()
+                    .is_none_or(|app| sticky::sets_cookie(&parts.headers, app))
+            {
+                parts.headers.append(header::SET_COOKIE, stick.cookie);
+            }
+            if let Some(cookie) = group_cookie {
+                parts.headers.append(header::SET_COOKIE, cookie);
+            }
             let status = parts.status.as_u16();
             (
                 Response::from_parts(parts, ProxyBody::upstream(body, guard)),
@@ -170,6 +285,42 @@ fn respond(
             UpstreamError::Injected(code) => (error::injected(code), Outcome::Target(code)),
             _ => (error::bad_gateway(), Outcome::Elb(502)),
         },
+    }
+}
+
+/// Retries may add at most a fifth to the requests sent upstream (plus a small reserve), so a
+/// failing fleet is not hit twice as hard (Envoy/Finagle-style retry budget).
+#[derive(Debug)]
+pub(crate) struct RetryBudget {
+    /// In fifths of a retry.
+    balance: AtomicI64,
+}
+
+impl RetryBudget {
+    const COST: i64 = 5;
+    const CAP: i64 = 20 * Self::COST;
+
+    pub(crate) fn new() -> Self {
+        RetryBudget {
+            balance: AtomicI64::new(Self::CAP),
+        }
+    }
+
+    /// Every request earns a fifth of a retry.
+    fn deposit(&self) {
+        if self.balance.load(Ordering::Relaxed) < Self::CAP {
+            self.balance.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes one retry if the budget has it.
+    fn withdraw(&self) -> bool {
+        let before = self.balance.fetch_sub(Self::COST, Ordering::Relaxed);
+        if before >= Self::COST {
+            return true;
+        }
+        self.balance.fetch_add(Self::COST, Ordering::Relaxed);
+        false
     }
 }
 
@@ -298,4 +449,21 @@ fn causes<'a>(
         Some(e as &(dyn StdError + 'static)),
         |e: &&'a (dyn StdError + 'static)| (*e).source(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_retry_budget_allows_a_fifth_of_requests_as_retries() {
+        let b = RetryBudget::new();
+        // The reserve: 20 retries.
+        assert_eq!((0..30).filter(|_| b.withdraw()).count(), 20);
+        // Then one retry per five requests.
+        for _ in 0..50 {
+            b.deposit();
+        }
+        assert_eq!((0..30).filter(|_| b.withdraw()).count(), 10);
+    }
 }

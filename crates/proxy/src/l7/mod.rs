@@ -5,6 +5,7 @@
 //! the head, send upstream, safe retry) → `respond` (rewrite the head, stream the body back).
 //! Later phases (rules, stickiness, WAF, metrics) slot in between without changing the shape.
 
+mod actions;
 mod body;
 pub(crate) mod forward;
 pub(crate) mod headers;

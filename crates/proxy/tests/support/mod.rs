@@ -7,7 +7,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -62,6 +62,8 @@ pub struct Backend {
     pub health: Arc<AtomicU16>,
     pub hits: Arc<AtomicUsize>,
     pub probes: Arc<AtomicUsize>,
+    /// Every non-health request waits this long (ms) before answering.
+    pub delay_ms: Arc<AtomicU64>,
     pub server: JoinHandle<()>,
 }
 
@@ -72,11 +74,13 @@ impl Backend {
         let health = Arc::new(AtomicU16::new(200));
         let hits = Arc::new(AtomicUsize::new(0));
         let probes = Arc::new(AtomicUsize::new(0));
+        let delay_ms = Arc::new(AtomicU64::new(0));
         let state = Counters {
             name: name.to_owned(),
             health: Arc::clone(&health),
             hits: Arc::clone(&hits),
             probes: Arc::clone(&probes),
+            delay_ms: Arc::clone(&delay_ms),
         };
         let server = tokio::spawn(async move {
             // Connections live in this set: aborting the server task closes them all, which is
@@ -101,8 +105,13 @@ impl Backend {
             health,
             hits,
             probes,
+            delay_ms,
             server,
         }
+    }
+
+    pub fn set_delay(&self, ms: u64) {
+        self.delay_ms.store(ms, Ordering::Relaxed);
     }
 
     pub fn set_health(&self, status: u16) {
@@ -145,6 +154,7 @@ pub struct Counters {
     health: Arc<AtomicU16>,
     hits: Arc<AtomicUsize>,
     probes: Arc<AtomicUsize>,
+    delay_ms: Arc<AtomicU64>,
 }
 
 pub type TestBody = BoxBody<Bytes, Infallible>;
@@ -186,6 +196,10 @@ pub async fn answer(
         return Ok(Response::builder().status(status).body(full("")).unwrap());
     }
     state.hits.fetch_add(1, Ordering::Relaxed);
+    let delay = state.delay_ms.load(Ordering::Relaxed);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     let name = state.name;
     let response = Response::builder().header("x-backend", name.as_str());
     let ms = req
@@ -247,6 +261,10 @@ pub fn group(key: &str, targets: Vec<TargetConfig>, hc: HealthCheck) -> TargetGr
             target_type: TargetType::Ip,
             health_check: hc,
             deregistration_delay: Duration::ZERO,
+            protocol_version: model::ProtocolVersion::Http1,
+            algorithm: model::Algorithm::RoundRobin,
+            slow_start: Duration::ZERO,
+            stickiness: None,
         },
         targets,
     }
@@ -263,7 +281,10 @@ pub fn listener(key: &str, bind: SocketAddr, target_group: &str) -> ListenerConf
                 target_group: target_group.into(),
                 weight: 1,
             }],
+            stickiness: None,
         },
+        rules: Vec::new(),
+        idle_timeout: Duration::from_secs(60),
     }
 }
 

@@ -3,8 +3,6 @@
 
 use std::collections::HashMap;
 
-use model::Action;
-
 use super::Controller;
 use crate::fleet::worse;
 use crate::views::{
@@ -55,17 +53,17 @@ impl Controller {
                             || format!("{}:{}", self.config.bind_host, l.port),
                             |a| a.to_string(),
                         ),
-                        forwards_to: match &l.default_action {
-                            Action::Forward { target_groups } => target_groups
-                                .iter()
-                                .map(|t| {
-                                    self.stack
-                                        .target_groups
-                                        .get(&t.target_group)
-                                        .map_or(t.target_group.clone(), |tg| tg.name.clone())
-                                })
-                                .collect(),
-                        },
+                        forwards_to: l
+                            .default_action
+                            .target_groups()
+                            .iter()
+                            .map(|t| {
+                                self.stack
+                                    .target_groups
+                                    .get(&t.target_group)
+                                    .map_or(t.target_group.clone(), |tg| tg.name.clone())
+                            })
+                            .collect(),
                     })
                     .collect(),
             })

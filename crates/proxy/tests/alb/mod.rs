@@ -1,0 +1,4 @@
+//! ALB semantics end to end: listener rules and actions, balancing algorithms, stickiness.
+
+mod balancing;
+mod rules;
