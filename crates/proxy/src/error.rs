@@ -60,6 +60,15 @@ pub(crate) fn bad_request() -> http::Response<ProxyBody> {
     page(StatusCode::BAD_REQUEST, "400 Bad Request")
 }
 
+/// 400 for a request whose framing is ambiguous; the connection closes after it, since the
+/// client and the balancer may disagree on where the next request starts.
+pub(crate) fn bad_request_and_close() -> http::Response<ProxyBody> {
+    let mut r = bad_request();
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
 /// 503: no target to send the request to (ALB: "no registered targets").
 pub(crate) fn service_unavailable() -> http::Response<ProxyBody> {
     page(

@@ -32,6 +32,7 @@ pub mod rules;
 mod snapshot;
 mod sticky;
 mod target;
+mod upstream;
 
 use std::net::SocketAddr;
 

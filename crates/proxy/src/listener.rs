@@ -29,6 +29,9 @@ use crate::ApplyError;
 use crate::l7::forward::{self, ConnInfo};
 use crate::plane::Shared;
 
+/// The largest request head accepted (ALB: 64 KiB).
+const MAX_HEAD: usize = 64 * 1024;
+
 /// Pending connections the kernel queues before `accept`.
 const BACKLOG: i32 = 1024;
 
@@ -146,6 +149,12 @@ pub(crate) fn server_builder() -> auto::Builder<TokioExecutor> {
     // Timers make hyper's header read timeout (slowloris protection) effective.
     builder.http1().timer(TokioTimer::new());
     builder.http2().timer(TokioTimer::new());
+    // ALB's limits: request line and each header 16 KiB, the whole head 64 KiB. hyper answers
+    // 431 to a head that does not fit its buffer.
+    builder.http1().max_buf_size(MAX_HEAD);
+    builder.http2().max_header_list_size(MAX_HEAD as u32);
+    // Up to 128 concurrent streams per HTTP/2 connection, as ALB.
+    builder.http2().max_concurrent_streams(128);
     builder
 }
 
@@ -171,7 +180,7 @@ async fn serve_connection(
         .listeners
         .get(&info.listener)
         .map_or(shared.options.idle_timeout, |l| l.idle_timeout);
-    let conn = shared.server.serve_connection(io, service);
+    let conn = shared.server.serve_connection_with_upgrades(io, service);
     let mut conn = std::pin::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => return,

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use crate::counters::GroupCounters;
 use crate::fault::{Effect, FaultTable};
 use crate::health::checker::{self, HealthTask, Probe};
-use crate::l7::forward::{self, RetryBudget, UpstreamClient};
+use crate::l7::forward::RetryBudget;
 use crate::listener::{self, RunningListener};
 use crate::routing::{self, Activity, Routing};
 use crate::snapshot::Snapshot;
@@ -40,6 +40,9 @@ pub struct DataPlaneOptions {
     /// The secret behind stickiness cookies. Keep it for the life of a stack (the server
     /// stores one in the state directory) so that cookies stay valid across restarts.
     pub stickiness_key: StickinessKey,
+    /// Wall-clock time (Unix seconds) when the data plane was created, for request ids
+    /// (`X-Amzn-Trace-Id`) and access logs: the data plane reads only a monotonic clock.
+    pub epoch_unix_secs: u64,
 }
 
 impl Default for DataPlaneOptions {
@@ -48,6 +51,7 @@ impl Default for DataPlaneOptions {
             idle_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             stickiness_key: StickinessKey::random(),
+            epoch_unix_secs: 0,
         }
     }
 }
@@ -59,7 +63,6 @@ pub(crate) struct Shared {
     pub(crate) faults: ArcSwap<FaultTable>,
     /// Request counters per target group key; carried over across snapshots.
     pub(crate) counters: ArcSwap<HashMap<String, Arc<GroupCounters>>>,
-    pub(crate) client: UpstreamClient,
     pub(crate) retry_budget: RetryBudget,
     pub(crate) options: DataPlaneOptions,
     pub(crate) server: auto::Builder<TokioExecutor>,
@@ -137,11 +140,12 @@ impl DataPlane {
     }
 
     pub fn with_options(options: DataPlaneOptions) -> DataPlane {
+        // Start the monotonic clock now, so that `epoch_unix_secs + now` is the wall clock.
+        crate::clock::now_ms();
         let shared = Shared {
             routing: ArcSwap::from_pointee(Routing::default()),
             faults: ArcSwap::from_pointee(FaultTable::default()),
             counters: ArcSwap::from_pointee(HashMap::new()),
-            client: forward::upstream_client(options.connect_timeout),
             retry_budget: RetryBudget::new(),
             options,
             server: listener::server_builder(),

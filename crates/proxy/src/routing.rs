@@ -17,8 +17,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use model::{
-    Action, Algorithm, AvailabilityZone, Redirect, Stickiness, TargetHealth, TargetHealthReason,
-    TargetHealthState,
+    Action, Algorithm, AvailabilityZone, ProtocolVersion, Redirect, Stickiness, TargetHealth,
+    TargetHealthReason, TargetHealthState,
 };
 
 use crate::TargetHealthReport;
@@ -150,6 +150,8 @@ pub(crate) struct GroupRoute {
     checks_enabled: bool,
     algorithm: Algorithm,
     slow_start: Duration,
+    /// HTTP/1.1 or HTTP/2 (and gRPC) to targets.
+    pub(crate) protocol_version: ProtocolVersion,
     stickiness: Option<TargetStickiness>,
     next: AtomicUsize,
 }
@@ -397,6 +399,7 @@ pub(crate) fn compile(
             checks_enabled,
             algorithm: spec.algorithm,
             slow_start: spec.slow_start,
+            protocol_version: spec.protocol_version,
             stickiness,
             next: AtomicUsize::new(0),
         };

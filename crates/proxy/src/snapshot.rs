@@ -79,15 +79,6 @@ impl Snapshot {
             if !groups.insert(key.as_str()) {
                 return Err(duplicate("target group", key));
             }
-            if tg.spec.protocol_version != model::ProtocolVersion::Http1 {
-                return Err(ApplyError::UnsupportedProtocol {
-                    resource: format!(
-                        "target group `{key}` (protocol_version {})",
-                        tg.spec.protocol_version.as_str()
-                    ),
-                    protocol: tg.spec.protocol,
-                });
-            }
             if tg.spec.protocol != Protocol::Http {
                 return Err(ApplyError::UnsupportedProtocol {
                     resource: format!("target group `{key}`"),

@@ -15,6 +15,7 @@ use model::{TargetHealth, TargetHealthState};
 
 use crate::health::{CheckOutcome, HealthState, Thresholds, Transition};
 use crate::passive::{self, Outcome};
+use crate::upstream::Pool;
 
 /// `healthy_since_ms` when the target is not healthy.
 const NOT_HEALTHY: u64 = u64::MAX;
@@ -37,6 +38,8 @@ pub(crate) struct TargetRuntime {
     ejected_until_ms: AtomicU64,
     /// Consecutive ejections without a success in between (the backoff exponent).
     ejections: AtomicU32,
+    /// Connections to the target; closed when the last holder of this runtime goes.
+    pub(crate) pool: Pool,
 }
 
 impl TargetRuntime {
@@ -54,6 +57,7 @@ impl TargetRuntime {
             consecutive_connect_failures: AtomicU32::new(0),
             ejected_until_ms: AtomicU64::new(0),
             ejections: AtomicU32::new(0),
+            pool: Pool::default(),
         })
     }
 
@@ -171,6 +175,12 @@ impl TargetRuntime {
 /// gone, or request failed) releases it.
 #[derive(Debug)]
 pub(crate) struct InFlightGuard(Arc<TargetRuntime>);
+
+impl InFlightGuard {
+    pub(crate) fn target(&self) -> &Arc<TargetRuntime> {
+        &self.0
+    }
+}
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {

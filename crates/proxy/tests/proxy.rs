@@ -345,6 +345,12 @@ async fn hop_by_hop_headers_are_stripped_and_x_forwarded_set() {
             "{received}"
         );
         assert!(received.contains("x-forwarded-proto: http\n"), "{received}");
+        // ALB's request id: Root=1-<8 hex>-<24 hex>.
+        let trace = received
+            .lines()
+            .find_map(|l| l.strip_prefix("x-amzn-trace-id: root=1-"))
+            .unwrap_or_else(|| panic!("no trace id:\n{received}"));
+        assert_eq!(trace.len(), 8 + 1 + 24, "{trace}");
         assert!(
             received.contains(&format!("x-forwarded-port: {}\n", lb.port())),
             "{received}"

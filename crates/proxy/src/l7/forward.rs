@@ -10,50 +10,29 @@
 //!   reachable (connection refused, or closed before any response).
 
 use std::convert::Infallible;
-use std::error::Error as StdError;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::uri::{PathAndQuery, Scheme};
-use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, Version, header};
+use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{Either, Empty};
 use hyper::body::{Body, Incoming};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use model::ProtocolVersion;
 
-use super::headers::{remove_hop_by_hop, set_forwarded};
-use super::{ProxyBody, actions};
+use super::head::{UpstreamError, UpstreamHead};
+use super::headers::remove_hop_by_hop;
+use super::{ProxyBody, actions, desync, trace};
 use crate::counters::Outcome;
 use crate::fault::Effect;
 use crate::plane::Shared;
 use crate::routing::{GroupRoute, RouteAction, Stick};
 use crate::rules::RequestFacts;
 use crate::target::{InFlightGuard, TargetRuntime};
+use crate::upstream::{Lease, UpstreamBody};
 use crate::{clock, error, passive, sticky};
-
-/// Request bodies sent upstream: the client's, streamed, or empty for replayable requests.
-pub(crate) type UpstreamBody = Either<Incoming, Empty<Bytes>>;
-pub(crate) type UpstreamClient = Client<HttpConnector, UpstreamBody>;
-
-/// Idle pooled upstream connections are closed after this long. Shorter than common server
-/// keep-alive timeouts, so the pool rarely picks a connection the target is about to close.
-const UPSTREAM_POOL_IDLE: Duration = Duration::from_secs(20);
-
-/// The pooled keep-alive client used for every target.
-pub(crate) fn upstream_client(connect_timeout: Duration) -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(connect_timeout));
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(UPSTREAM_POOL_IDLE)
-        .pool_timer(TokioTimer::new())
-        .build(connector)
-}
 
 /// Facts about the client connection a request arrived on.
 #[derive(Debug)]
@@ -69,6 +48,10 @@ pub(crate) async fn serve(
     conn: Arc<ConnInfo>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
+    if let Some(why) = desync::refuse(req.version(), req.headers()) {
+        tracing::warn!(client = %conn.client, why, "refused an ambiguous request (desync mitigation)");
+        return Ok(error::bad_request_and_close());
+    }
     let now = clock::now_ms();
     // Phases 1 and 2: route (listener → rules → action) and pick a target, on one snapshot.
     let plan = match decide(&shared, &conn, &req, now) {
@@ -77,10 +60,12 @@ pub(crate) async fn serve(
     };
     // Phase 3: forward.
     let (parts, body) = req.into_parts();
-    let head = UpstreamHead::new(parts, &conn, plan.scheme);
+    let id = trace::new_id(shared.options.epoch_unix_secs + now / 1000, rand::random());
+    let trace_id = trace::header_value(parts.headers.get(trace::X_AMZN_TRACE_ID), &id);
+    let (head, client_upgrade) = UpstreamHead::new(parts, &conn, plan.scheme, trace_id);
     let outcome = forward(&shared, &plan, head, body, now).await;
     // Phase 4: respond.
-    let (response, counted) = respond(outcome, plan.stick, plan.group_cookie);
+    let (response, counted) = respond(outcome, plan.stick, plan.group_cookie, client_upgrade);
     shared.counters(&plan.group.key).count(counted);
     Ok(response)
 }
@@ -152,45 +137,56 @@ fn host_of<B>(req: &Request<B>) -> Option<&str> {
         .or_else(|| req.uri().authority().map(|a| a.as_str()))
 }
 
+/// A target's answer: the response, the in-flight guard it holds, and the pooled connection
+/// to give back once the body is done (HTTP/1.1 only).
+struct Answer {
+    response: Response<Incoming>,
+    guard: InFlightGuard,
+    lease: Option<Lease>,
+}
+
 async fn forward(
     shared: &Shared,
     plan: &Plan,
     head: UpstreamHead,
     body: Incoming,
     now: u64,
-) -> Result<(Response<Incoming>, InFlightGuard), UpstreamError> {
+) -> Result<Answer, UpstreamError> {
     let target = &plan.target;
     shared.retry_budget.deposit();
     let replayable = head.is_idempotent() && body.is_end_stream();
     if !replayable {
-        return attempt(shared, target, head, Either::Left(body), plan.idle_timeout).await;
+        return attempt(shared, plan, target, head, Either::Left(body)).await;
     }
     let first = attempt(
         shared,
+        plan,
         target,
         head.clone(),
         Either::Right(Empty::new()),
-        plan.idle_timeout,
     )
     .await;
     match first {
         Err(e) if e.target_unreachable() => {
-            let Some(other) = plan.group.pick(&head.headers, Some(target), now) else {
+            // Another target if there is one; the same one again only when a pooled
+            // keep-alive connection broke (a new connection will likely do).
+            let other = plan
+                .group
+                .pick(&head.headers, Some(target), now)
+                .map(|c| c.target)
+                .or_else(|| {
+                    matches!(e, UpstreamError::Closed { reused: true, .. })
+                        .then(|| Arc::clone(target))
+                });
+            let Some(other) = other else {
                 return Err(e);
             };
             if !shared.retry_budget.withdraw() {
                 tracing::debug!(failed = %target.id, "retry budget exhausted; not retrying");
                 return Err(e);
             }
-            tracing::debug!(failed = %target.id, retry = %other.target.id, "retrying on another target");
-            attempt(
-                shared,
-                &other.target,
-                head,
-                Either::Right(Empty::new()),
-                plan.idle_timeout,
-            )
-            .await
+            tracing::debug!(failed = %target.id, retry = %other.id, "retrying");
+            attempt(shared, plan, &other, head, Either::Right(Empty::new())).await
         }
         outcome => outcome,
     }
@@ -198,38 +194,63 @@ async fn forward(
 
 async fn attempt(
     shared: &Shared,
+    plan: &Plan,
     target: &Arc<TargetRuntime>,
     head: UpstreamHead,
     body: UpstreamBody,
-    idle_timeout: Duration,
-) -> Result<(Response<Incoming>, InFlightGuard), UpstreamError> {
+) -> Result<Answer, UpstreamError> {
     let guard = target.begin_request();
     // Drills inject faults here, on the path to the target (see `crate::fault`).
     if let Some(effect) = shared.fault_effect(target) {
         match effect {
             Effect::Delay(d) => tokio::time::sleep(d).await,
             Effect::Reset => {
-                return Err(UpstreamError::Closed(
-                    "injected fault: connection reset".into(),
-                ));
+                return Err(UpstreamError::Closed {
+                    detail: "injected fault: connection reset".into(),
+                    reused: false,
+                });
             }
             Effect::Status(code) => return Err(UpstreamError::Injected(code)),
         }
     }
-    let request = head.into_request(target.addr, body)?;
+    let connect_timeout = shared.options.connect_timeout;
+    let pool = &target.pool;
+    let exchange = async {
+        match plan.group.protocol_version {
+            ProtocolVersion::Http1 => {
+                let req = head.into_h1(target.addr, body);
+                let (response, lease) = pool
+                    .send_h1(target.addr, connect_timeout, req)
+                    .await
+                    .map_err(UpstreamError::classify)?;
+                Ok((response, Some(lease)))
+            }
+            ProtocolVersion::Http2 | ProtocolVersion::Grpc => {
+                let req = head.into_h2(target.addr, body)?;
+                let response = pool
+                    .send_h2(target.addr, connect_timeout, req)
+                    .await
+                    .map_err(UpstreamError::classify)?;
+                Ok((response, None))
+            }
+        }
+    };
     // ALB answers 504 when the target stays silent for the load balancer's idle timeout.
-    let sent = tokio::time::timeout(idle_timeout, shared.client.request(request));
-    let error = match sent.await {
-        Ok(Ok(response)) => {
+    let error = match tokio::time::timeout(plan.idle_timeout, exchange).await {
+        Ok(Ok((response, lease))) => {
             let outcome = if response.status().is_server_error() {
                 passive::Outcome::ServerError
             } else {
                 passive::Outcome::Success
             };
             eject_if_tripped(target, outcome);
-            return Ok((response, guard));
+            return Ok(Answer {
+                response,
+                guard,
+                lease,
+            });
         }
-        Ok(Err(e)) => UpstreamError::classify(&e),
+        Ok(Err(e)) => e,
         Err(_) => UpstreamError::ResponseTimeout,
     };
     if error.target_unreachable() || matches!(error, UpstreamError::ConnectTimeout) {
@@ -253,39 +274,85 @@ fn eject_if_tripped(target: &TargetRuntime, outcome: passive::Outcome) {
 }
 
 fn respond(
-    outcome: Result<(Response<Incoming>, InFlightGuard), UpstreamError>,
+    outcome: Result<Answer, UpstreamError>,
     stick: Option<Stick>,
     group_cookie: Option<HeaderValue>,
+    client_upgrade: Option<OnUpgrade>,
 ) -> (Response<ProxyBody>, Outcome) {
-    match outcome {
-        Ok((response, guard)) => {
-            let (mut parts, body) = response.into_parts();
-            remove_hop_by_hop(&mut parts.headers);
-            if let Some(stick) = stick
-                && stick
-                    .when_app_sets
-                    .as_deref()
-                    .is_none_or(|app| sticky::sets_cookie(&parts.headers, app))
-            {
-                parts.headers.append(header::SET_COOKIE, stick.cookie);
-            }
-            if let Some(cookie) = group_cookie {
-                parts.headers.append(header::SET_COOKIE, cookie);
-            }
-            let status = parts.status.as_u16();
-            (
-                Response::from_parts(parts, ProxyBody::upstream(body, guard)),
-                Outcome::Target(status),
-            )
+    let Answer {
+        response,
+        guard,
+        lease,
+    } = match outcome {
+        Ok(answer) => answer,
+        Err(e) => {
+            return match e {
+                UpstreamError::ConnectTimeout | UpstreamError::ResponseTimeout => {
+                    (error::gateway_timeout(), Outcome::Elb(504))
+                }
+                UpstreamError::Injected(code) => (error::injected(code), Outcome::Target(code)),
+                _ => (error::bad_gateway(), Outcome::Elb(502)),
+            };
         }
-        Err(e) => match e {
-            UpstreamError::ConnectTimeout | UpstreamError::ResponseTimeout => {
-                (error::gateway_timeout(), Outcome::Elb(504))
-            }
-            UpstreamError::Injected(code) => (error::injected(code), Outcome::Target(code)),
-            _ => (error::bad_gateway(), Outcome::Elb(502)),
-        },
+    };
+    let (mut parts, body) = response.into_parts();
+    let status = parts.status.as_u16();
+    if parts.status == StatusCode::SWITCHING_PROTOCOLS {
+        // WebSocket: splice the two upgraded connections once both sides have switched.
+        let (Some(client), Some(upstream)) =
+            (client_upgrade, parts.extensions.remove::<OnUpgrade>())
+        else {
+            return (error::bad_gateway(), Outcome::Elb(502));
+        };
+        tokio::spawn(tunnel(client, upstream, guard));
+        let mut headers = std::mem::take(&mut parts.headers);
+        let upgrade = headers.remove(header::UPGRADE);
+        remove_hop_by_hop(&mut headers);
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        if let Some(u) = upgrade {
+            headers.insert(header::UPGRADE, u);
+        }
+        parts.headers = headers;
+        drop(body);
+        return (
+            Response::from_parts(parts, ProxyBody::empty()),
+            Outcome::Target(status),
+        );
     }
+    remove_hop_by_hop(&mut parts.headers);
+    if let Some(stick) = stick
+        && stick
+            .when_app_sets
+            .as_deref()
+            .is_none_or(|app| sticky::sets_cookie(&parts.headers, app))
+    {
+        parts.headers.append(header::SET_COOKIE, stick.cookie);
+    }
+    if let Some(cookie) = group_cookie {
+        parts.headers.append(header::SET_COOKIE, cookie);
+    }
+    (
+        Response::from_parts(parts, ProxyBody::upstream(body, guard, lease)),
+        Outcome::Target(status),
+    )
+}
+
+/// Copies bytes both ways between an upgraded client connection and its target until either
+/// side closes. The request stays in flight (for draining) while the tunnel is open.
+async fn tunnel(client: OnUpgrade, upstream: OnUpgrade, guard: InFlightGuard) {
+    let (client, upstream) = match tokio::try_join!(client, upstream) {
+        Ok(both) => both,
+        Err(e) => {
+            tracing::debug!(error = %e, "upgrade did not complete");
+            return;
+        }
+    };
+    let mut client = TokioIo::new(client);
+    let mut upstream = TokioIo::new(upstream);
+    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        tracing::debug!(error = %e, "upgraded connection ended");
+    }
+    drop(guard);
 }
 
 /// Retries may add at most a fifth to the requests sent upstream (plus a small reserve), so a
@@ -322,133 +389,6 @@ impl RetryBudget {
         self.balance.fetch_add(Self::COST, Ordering::Relaxed);
         false
     }
-}
-
-/// The request head as the target receives it.
-#[derive(Debug, Clone)]
-struct UpstreamHead {
-    method: Method,
-    path_and_query: PathAndQuery,
-    headers: HeaderMap,
-}
-
-impl UpstreamHead {
-    fn new(parts: http::request::Parts, conn: &ConnInfo, scheme: &str) -> Self {
-        let mut headers = parts.headers;
-        remove_hop_by_hop(&mut headers);
-        // HTTP/2 clients send `:authority` instead of Host; targets speak HTTP/1.1 and need Host.
-        if !headers.contains_key(header::HOST)
-            && let Some(authority) = parts.uri.authority()
-            && let Ok(v) = HeaderValue::from_str(authority.as_str())
-        {
-            headers.insert(header::HOST, v);
-        }
-        set_forwarded(&mut headers, conn.client.ip(), scheme, conn.local.port());
-        UpstreamHead {
-            method: parts.method,
-            path_and_query: parts
-                .uri
-                .path_and_query()
-                .cloned()
-                .unwrap_or_else(|| PathAndQuery::from_static("/")),
-            headers,
-        }
-    }
-
-    fn is_idempotent(&self) -> bool {
-        matches!(
-            self.method,
-            Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
-        )
-    }
-
-    fn into_request(
-        self,
-        target: SocketAddr,
-        body: UpstreamBody,
-    ) -> Result<Request<UpstreamBody>, UpstreamError> {
-        let uri = Uri::builder()
-            .scheme(Scheme::HTTP)
-            .authority(target.to_string())
-            .path_and_query(self.path_and_query)
-            .build()
-            .map_err(|e| UpstreamError::Other(e.to_string()))?;
-        let mut request = Request::new(body);
-        *request.method_mut() = self.method;
-        *request.uri_mut() = uri;
-        *request.version_mut() = Version::HTTP_11;
-        *request.headers_mut() = self.headers;
-        Ok(request)
-    }
-}
-
-/// How an upstream exchange failed, in the terms that decide 502 vs 504 and retry.
-#[derive(Debug, thiserror::Error)]
-enum UpstreamError {
-    /// Nothing accepted the connection (the target process is gone): 502, retry-safe.
-    #[error("could not connect: {0}")]
-    Refused(String),
-    /// The connection closed or reset before any response: 502, retry-safe for idempotent
-    /// requests without a body.
-    #[error("connection closed before a response: {0}")]
-    Closed(String),
-    /// The TCP connection was not established within the connect timeout: 504.
-    #[error("connect timed out")]
-    ConnectTimeout,
-    /// No response within the idle timeout: 504.
-    #[error("no response within the idle timeout")]
-    ResponseTimeout,
-    /// Anything else (malformed response, client body error): 502.
-    #[error("{0}")]
-    Other(String),
-    /// A drill made the target "answer" with this status.
-    #[error("injected fault: status {0}")]
-    Injected(u16),
-}
-
-impl UpstreamError {
-    fn target_unreachable(&self) -> bool {
-        matches!(self, UpstreamError::Refused(_) | UpstreamError::Closed(_))
-    }
-
-    fn classify(e: &hyper_util::client::legacy::Error) -> UpstreamError {
-        let chain = || causes(e);
-        let io_kind = chain().find_map(|e| e.downcast_ref::<io::Error>().map(io::Error::kind));
-        if e.is_connect() {
-            return match io_kind {
-                Some(io::ErrorKind::TimedOut) => UpstreamError::ConnectTimeout,
-                _ => UpstreamError::Refused(describe(e)),
-            };
-        }
-        let closed = chain()
-            .filter_map(|e| e.downcast_ref::<hyper::Error>())
-            .any(|h| h.is_incomplete_message() || h.is_canceled() || h.is_closed())
-            || matches!(
-                io_kind,
-                Some(io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe)
-            );
-        if closed {
-            UpstreamError::Closed(describe(e))
-        } else {
-            UpstreamError::Other(describe(e))
-        }
-    }
-}
-
-/// `e` and its causes on one line.
-fn describe(e: &hyper_util::client::legacy::Error) -> String {
-    let all: Vec<String> = causes(e).map(ToString::to_string).collect();
-    all.join(": ")
-}
-
-/// `e` and its sources, outermost first.
-fn causes<'a>(
-    e: &'a hyper_util::client::legacy::Error,
-) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
-    std::iter::successors(
-        Some(e as &(dyn StdError + 'static)),
-        |e: &&'a (dyn StdError + 'static)| (*e).source(),
-    )
 }
 
 #[cfg(test)]

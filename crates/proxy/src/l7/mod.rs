@@ -7,7 +7,10 @@
 
 mod actions;
 mod body;
+mod desync;
 pub(crate) mod forward;
+pub(crate) mod head;
 pub(crate) mod headers;
+mod trace;
 
 pub(crate) use body::ProxyBody;

@@ -1,4 +1,5 @@
 //! ALB semantics end to end: listener rules and actions, balancing algorithms, stickiness.
 
 mod balancing;
+mod protocols;
 mod rules;

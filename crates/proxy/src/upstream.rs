@@ -1,0 +1,211 @@
+//! Connections to targets: a keep-alive pool per target (HTTP/1.1), or one multiplexed HTTP/2
+//! connection per target (`protocol_version` HTTP2 and GRPC).
+//!
+//! The pool lives in the target's `TargetRuntime`, so it goes when the target goes: once a
+//! deregistered target is dropped from the snapshot and its last request has finished, its idle
+//! connections close (ALB: "in-flight requests finish, then its connections close"). A
+//! connection is given back only after its response was read to the end; one taken from the
+//! pool is checked (`ready`) first, and a pooled connection that breaks before any response
+//! byte is reported as `reused` so the caller may replay an idempotent request.
+//!
+//! Why not hyper-util's pooled client: it keys connections by authority (not by target), ages
+//! them out only by timer, costs an absolute URI and a pool lookup per request, and cannot tie
+//! connection lifetime to registration. This is ~200 lines over hyper's `client::conn`.
+
+use std::net::SocketAddr;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{Either, Empty};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+
+use crate::clock;
+
+/// Request bodies sent upstream: the client's, streamed, or empty for replayable requests.
+pub(crate) type UpstreamBody = Either<Incoming, Empty<Bytes>>;
+
+/// Idle pooled connections older than this are closed instead of reused. Shorter than common
+/// server keep-alive timeouts, so the pool rarely picks a connection the target is closing.
+const POOL_IDLE: Duration = Duration::from_secs(20);
+/// Idle connections kept per target; more are closed when given back.
+const MAX_IDLE: usize = 1024;
+
+/// How a request failed to get a response.
+#[derive(Debug)]
+pub(crate) enum SendError {
+    /// TCP connect failed (refused, unreachable).
+    Connect(std::io::Error),
+    /// TCP connect did not finish within the connect timeout.
+    ConnectTimeout,
+    /// The HTTP exchange failed. `reused`: the connection came from the pool.
+    Http { error: hyper::Error, reused: bool },
+}
+
+/// One target's connections.
+#[derive(Debug, Default)]
+pub(crate) struct Pool {
+    idle: Mutex<Vec<Idle>>,
+    h2: Mutex<Option<http2::SendRequest<UpstreamBody>>>,
+}
+
+#[derive(Debug)]
+struct Idle {
+    sender: http1::SendRequest<UpstreamBody>,
+    since_ms: u64,
+}
+
+/// An HTTP/1.1 connection lent to one request; give it back with [`Pool::give_back`] once the
+/// response has been read to the end.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    sender: http1::SendRequest<UpstreamBody>,
+}
+
+impl Pool {
+    /// Sends `req` over HTTP/1.1 (origin-form URI, Host header as given) on a pooled or new
+    /// connection. On success the lease must be given back when the response body is done.
+    pub(crate) async fn send_h1(
+        &self,
+        addr: SocketAddr,
+        connect_timeout: Duration,
+        req: Request<UpstreamBody>,
+    ) -> Result<(Response<Incoming>, Lease), SendError> {
+        let (mut sender, reused) = match self.take_idle().await {
+            Some(sender) => (sender, true),
+            None => (connect_h1(addr, connect_timeout).await?, false),
+        };
+        match sender.send_request(req).await {
+            Ok(resp) => Ok((resp, Lease { sender })),
+            Err(error) => Err(SendError::Http { error, reused }),
+        }
+    }
+
+    /// Sends `req` (absolute URI) over the target's shared HTTP/2 connection, opening it first
+    /// if there is none (or it closed).
+    pub(crate) async fn send_h2(
+        &self,
+        addr: SocketAddr,
+        connect_timeout: Duration,
+        req: Request<UpstreamBody>,
+    ) -> Result<Response<Incoming>, SendError> {
+        let existing = lock(&self.h2).clone().filter(|s| !s.is_closed());
+        let (mut sender, reused) = match existing {
+            Some(s) => (s, true),
+            None => {
+                let s = connect_h2(addr, connect_timeout).await?;
+                *lock(&self.h2) = Some(s.clone());
+                (s, false)
+            }
+        };
+        if let Err(error) = sender.ready().await {
+            return Err(SendError::Http { error, reused });
+        }
+        sender
+            .send_request(req)
+            .await
+            .map_err(|error| SendError::Http { error, reused })
+    }
+
+    /// Puts a connection whose response was read to the end back into the pool.
+    pub(crate) fn give_back(&self, lease: Lease) {
+        if lease.sender.is_closed() {
+            return;
+        }
+        let mut idle = lock(&self.idle);
+        if idle.len() < MAX_IDLE {
+            idle.push(Idle {
+                sender: lease.sender,
+                since_ms: clock::now_ms(),
+            });
+        }
+    }
+
+    /// The most recently used idle connection that is still good.
+    async fn take_idle(&self) -> Option<http1::SendRequest<UpstreamBody>> {
+        let now = clock::now_ms();
+        let max_age = u64::try_from(POOL_IDLE.as_millis()).unwrap_or(u64::MAX);
+        loop {
+            let Idle {
+                mut sender,
+                since_ms,
+            } = lock(&self.idle).pop()?;
+            if sender.is_closed() || now.saturating_sub(since_ms) > max_age {
+                continue;
+            }
+            if sender.is_ready() {
+                return Some(sender);
+            }
+            // Given back right after its response ended: its connection task is about to
+            // mark it ready (or closed). This resolves at once either way.
+            if sender.ready().await.is_ok() {
+                return Some(sender);
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Nothing panics while holding these locks (push/pop/clone), so poison carries good data.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, SendError> {
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Err(_) => return Err(SendError::ConnectTimeout),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+            return Err(SendError::ConnectTimeout);
+        }
+        Ok(Err(e)) => return Err(SendError::Connect(e)),
+        Ok(Ok(s)) => s,
+    };
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+async fn connect_h1(
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<http1::SendRequest<UpstreamBody>, SendError> {
+    let stream = connect(addr, timeout).await?;
+    let (sender, conn) = http1::Builder::new()
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|error| SendError::Http {
+            error,
+            reused: false,
+        })?;
+    // The task owns the connection; it ends when the sender is dropped (idle connection
+    // closed) or the target closes it. Upgrades (WebSocket) keep the socket alive after it.
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!(%addr, error = %e, "upstream connection ended");
+        }
+    });
+    Ok(sender)
+}
+
+async fn connect_h2(
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<http2::SendRequest<UpstreamBody>, SendError> {
+    let stream = connect(addr, timeout).await?;
+    let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|error| SendError::Http {
+            error,
+            reused: false,
+        })?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(%addr, error = %e, "upstream h2 connection ended");
+        }
+    });
+    Ok(sender)
+}
