@@ -5,6 +5,7 @@
 
 mod chaos;
 mod load;
+mod diagram;
 mod paths;
 mod render;
 mod stackwatch;
@@ -106,6 +107,16 @@ enum Command {
     /// open model (`--rate`, stages) or closed model, thresholds that set the exit code, a
     /// JSON summary and an HTML report overlaid with the stack's capacity.
     Load(Box<load::LoadArgs>),
+    /// Draw the running stack's architecture from its live state: the region, one column per
+    /// availability zone, load balancers and listeners, target groups with their health and
+    /// request counts, every instance with its health in its zone, database and cache nodes.
+    ///
+    /// Examples:
+    ///   updraft diagram -o stack.svg
+    ///   updraft diagram -o stack.png
+    ///   updraft diagram --format mermaid
+    #[command(verbatim_doc_comment)]
+    Diagram(diagram::DiagramArgs),
 }
 
 fn main() -> ExitCode {
@@ -132,6 +143,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Apply(args) => up::apply(&args, &cli.state_dir).await,
         Command::Chaos(cmd) => chaos::run(cmd, &cli.state_dir).await,
         Command::Load(args) => load::load(*args, &cli.state_dir).await,
+        Command::Diagram(args) => diagram::run(args, &cli.state_dir).await,
         Command::Down => {
             remote(&cli.state_dir, |c| async move {
                 c.shutdown().await?;

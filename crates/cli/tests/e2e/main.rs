@@ -10,6 +10,7 @@ mod apply;
 mod bad_input;
 mod chaos;
 mod load;
+mod diagram;
 mod skeleton;
 mod static_targets;
 mod support;

@@ -228,6 +228,16 @@ impl Controller {
         Ok(next)
     }
 
+    /// Ends and undoes every running drill (`updraft down`).
+    pub(crate) async fn stop_all_drills(&mut self, why: &str) {
+        let ids: Vec<String> = self.drills.keys().cloned().collect();
+        for id in ids {
+            if let Err(e) = self.stop_drill(&id, why).await {
+                tracing::error!(drill = %id, error = %e, "cannot stop drill");
+            }
+        }
+    }
+
     pub(crate) fn drill(&self, id: &str) -> Result<Drill, String> {
         if let Some(d) = self.drills.get(id) {
             return Ok(d.clone());

@@ -292,6 +292,7 @@ impl Controller {
                 _ = shutdown.changed() => break,
             }
         }
+        self.stop_all_drills("the stack was stopped").await;
         self.shut_down(&mut events).await;
     }
 
