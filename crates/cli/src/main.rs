@@ -4,8 +4,8 @@
 //! the foreground (`up`) or talks to a running one through its local API (everything else).
 
 mod chaos;
-mod load;
 mod diagram;
+mod load;
 mod paths;
 mod render;
 mod stackwatch;
