@@ -30,6 +30,13 @@ pub fn status(s: &StackStatus) -> String {
                 l.address,
                 l.forwards_to.join(", ")
             );
+            if let Some(t) = s.traffic.listeners.iter().find(|t| t.listener == l.key) {
+                let _ = writeln!(
+                    out,
+                    "    RequestCount {}, HTTPCode_ELB_5XX_Count {}, ActiveConnectionCount {}",
+                    t.requests, t.elb_5xx, t.active_connections
+                );
+            }
         }
     }
     for tg in &s.target_groups {
@@ -38,6 +45,23 @@ pub fn status(s: &StackStatus) -> String {
             "\nTarget group {} ({}:{})",
             tg.name, tg.protocol, tg.port
         );
+        if let Some(t) = s
+            .traffic
+            .target_groups
+            .iter()
+            .find(|t| t.target_group == tg.key)
+        {
+            let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1} ms"));
+            let _ = writeln!(
+                out,
+                "  RequestCount {}, HTTPCode_Target_5XX_Count {}, HTTPCode_ELB_5XX_Count {}, TargetResponseTime p50 {} p99 {}",
+                t.requests,
+                t.target_5xx,
+                t.elb_5xx,
+                ms(t.p50_ms),
+                ms(t.p99_ms)
+            );
+        }
         if tg.targets.is_empty() {
             let _ = writeln!(out, "  no registered targets");
             continue;

@@ -23,6 +23,10 @@ pub(crate) struct GroupCounters {
     elb_503: AtomicU64,
     elb_504: AtomicU64,
     faults_injected: AtomicU64,
+    /// `TargetConnectionErrorCount`: connections to targets that could not be established.
+    pub(crate) connection_errors: AtomicU64,
+    /// `TargetResponseTime`: from sending the request to the target's response head.
+    pub(crate) response_time: crate::metrics::Histogram,
 }
 
 /// What a response was, for counting.

@@ -25,6 +25,7 @@ mod fault;
 pub mod health;
 mod l7;
 mod listener;
+mod metrics;
 mod passive;
 mod plane;
 mod routing;
@@ -39,7 +40,8 @@ use std::net::SocketAddr;
 pub use counters::TargetGroupCounters;
 pub use error::ApplyError;
 pub use fault::{FaultConfig, FaultKind};
-pub use plane::{DataPlane, DataPlaneOptions};
+pub use metrics::quantile;
+pub use plane::{DataPlane, DataPlaneOptions, ListenerTraffic, TargetGroupTraffic, Traffic};
 pub use snapshot::{ListenerConfig, Snapshot, TargetConfig, TargetGroupConfig};
 pub use sticky::StickinessKey;
 

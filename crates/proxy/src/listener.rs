@@ -27,6 +27,7 @@ use tokio::time::Instant;
 
 use crate::ApplyError;
 use crate::l7::forward::{self, ConnInfo};
+use crate::metrics::ListenerCounters;
 use crate::plane::Shared;
 
 /// The largest request head accepted (ALB: 64 KiB).
@@ -72,6 +73,8 @@ pub(crate) struct RunningListener {
     /// The configured bind address (port 0 stays 0 here).
     pub(crate) bind: SocketAddr,
     pub(crate) local_addr: SocketAddr,
+    /// Kept across applies while the listener runs.
+    pub(crate) counters: Arc<ListenerCounters>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -87,7 +90,9 @@ impl RunningListener {
 /// Starts serving a bound listener.
 pub(crate) fn spawn(key: &str, bound: Bound, shared: Arc<Shared>) -> RunningListener {
     let (stop, stopped) = watch::channel(false);
+    let counters = Arc::new(ListenerCounters::default());
     let task = tokio::spawn(accept_loop(
+        Arc::clone(&counters),
         key.to_owned(),
         bound.listener,
         bound.local_addr,
@@ -97,12 +102,14 @@ pub(crate) fn spawn(key: &str, bound: Bound, shared: Arc<Shared>) -> RunningList
     RunningListener {
         bind: bound.bind,
         local_addr: bound.local_addr,
+        counters,
         stop,
         task,
     }
 }
 
 async fn accept_loop(
+    counters: Arc<ListenerCounters>,
     key: String,
     listener: TcpListener,
     local: SocketAddr,
@@ -120,6 +127,7 @@ async fn accept_loop(
                         listener: key.clone(),
                         client,
                         local,
+                        counters: Arc::clone(&counters),
                     });
                     connections.spawn(serve_connection(stream, info, Arc::clone(&shared), conn_stopped.clone()));
                 }
@@ -165,10 +173,15 @@ async fn serve_connection(
     mut stopped: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let counters = Arc::clone(&info.counters);
+    ListenerCounters::add(&counters.new_connections, 1);
+    ListenerCounters::add(&counters.active_connections, 1);
+    let _open = OpenConnection(Arc::clone(&counters));
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(IdleIo {
         inner: stream,
         activity: Arc::clone(&activity),
+        counters,
     });
     let svc_shared = Arc::clone(&shared);
     let svc_info = Arc::clone(&info);
@@ -231,6 +244,18 @@ impl Activity {
 struct IdleIo {
     inner: TcpStream,
     activity: Arc<Activity>,
+    counters: Arc<ListenerCounters>,
+}
+
+/// Counts a client connection as active until dropped.
+struct OpenConnection(Arc<ListenerCounters>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0
+            .active_connections
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl AsyncRead for IdleIo {
@@ -242,8 +267,10 @@ impl AsyncRead for IdleIo {
         let this = self.get_mut();
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
+        let n = buf.filled().len() - before;
+        if n > 0 {
             this.activity.touch();
+            ListenerCounters::add(&this.counters.processed_bytes, n as u64);
         }
         polled
     }
@@ -257,8 +284,11 @@ impl AsyncWrite for IdleIo {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+        if let Poll::Ready(Ok(n)) = polled
+            && n > 0
+        {
             this.activity.touch();
+            ListenerCounters::add(&this.counters.processed_bytes, n as u64);
         }
         polled
     }
@@ -270,8 +300,11 @@ impl AsyncWrite for IdleIo {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+        if let Poll::Ready(Ok(n)) = polled
+            && n > 0
+        {
             this.activity.touch();
+            ListenerCounters::add(&this.counters.processed_bytes, n as u64);
         }
         polled
     }

@@ -23,6 +23,7 @@ use crate::fault::{Effect, FaultTable};
 use crate::health::checker::{self, HealthTask, Probe};
 use crate::l7::forward::RetryBudget;
 use crate::listener::{self, RunningListener};
+use crate::metrics::{Collector, GroupReading, ListenerCounters, Reading, TargetReading};
 use crate::routing::{self, Activity, Routing};
 use crate::snapshot::Snapshot;
 use crate::sticky::StickinessKey;
@@ -63,6 +64,8 @@ pub(crate) struct Shared {
     pub(crate) faults: ArcSwap<FaultTable>,
     /// Request counters per target group key; carried over across snapshots.
     pub(crate) counters: ArcSwap<HashMap<String, Arc<GroupCounters>>>,
+    /// Counters of the running listeners, by key (replaced by `apply`).
+    pub(crate) listener_counters: ArcSwap<HashMap<String, Arc<ListenerCounters>>>,
     pub(crate) retry_budget: RetryBudget,
     pub(crate) options: DataPlaneOptions,
     pub(crate) server: auto::Builder<TokioExecutor>,
@@ -101,6 +104,9 @@ pub struct DataPlane {
 
 struct Inner {
     shared: Arc<Shared>,
+    /// The previous metrics reading; only `metrics` touches it (the control plane, once per
+    /// period), never the request path.
+    collector: std::sync::Mutex<Collector>,
     control: tokio::sync::Mutex<Control>,
 }
 
@@ -146,6 +152,7 @@ impl DataPlane {
             routing: ArcSwap::from_pointee(Routing::default()),
             faults: ArcSwap::from_pointee(FaultTable::default()),
             counters: ArcSwap::from_pointee(HashMap::new()),
+            listener_counters: ArcSwap::from_pointee(HashMap::new()),
             retry_budget: RetryBudget::new(),
             options,
             server: listener::server_builder(),
@@ -153,6 +160,7 @@ impl DataPlane {
         DataPlane {
             inner: Arc::new(Inner {
                 shared: Arc::new(shared),
+                collector: std::sync::Mutex::new(Collector::default()),
                 control: tokio::sync::Mutex::new(Control::default()),
             }),
         }
@@ -271,6 +279,15 @@ impl DataPlane {
             control.listeners.insert(key, running);
         }
         control.stopping.retain(|task| !task.is_finished());
+        let listener_counters = control
+            .listeners
+            .iter()
+            .map(|(k, l)| (k.clone(), Arc::clone(&l.counters)))
+            .collect();
+        self.inner
+            .shared
+            .listener_counters
+            .store(Arc::new(listener_counters));
         Ok(())
     }
 
@@ -279,6 +296,100 @@ impl DataPlane {
     pub fn target_health(&self) -> Vec<TargetHealthReport> {
         let routing = self.inner.shared.routing.load();
         routing.targets.iter().map(|t| t.report()).collect()
+    }
+
+    /// CloudWatch datums (`AWS/ApplicationELB`) for the period since the previous call: request
+    /// and error counts, bytes, connections, target response time (a distribution, so
+    /// percentiles survive), healthy/unhealthy hosts per target group and AZ. Call it once per
+    /// period (the server does, every second); it never blocks the request path.
+    pub fn metrics(&self) -> Vec<model::MetricDatum> {
+        let shared = &self.inner.shared;
+        let routing = shared.routing.load();
+        let mut reading = Reading::default();
+        for (key, c) in shared.listener_counters.load().iter() {
+            if let Some(lb) = routing.listener_load_balancer.get(key) {
+                reading.listeners.push(reading.listener(lb.clone(), c));
+            }
+        }
+        let counters = shared.counters.load();
+        for (key, dimension, lbs) in &routing.group_dimensions {
+            let Some(c) = counters.get(key) else {
+                continue;
+            };
+            reading.groups.push(GroupReading {
+                key: key.clone(),
+                dimension: dimension.clone(),
+                load_balancers: lbs.clone(),
+                counters: c.read(key),
+                connection_errors: c
+                    .connection_errors
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                response_time: c.response_time.read(),
+            });
+        }
+        for t in &routing.targets {
+            let report = t.report();
+            reading.targets.push(TargetReading {
+                group_key: report.target_group,
+                id: report.target_id,
+                availability_zone: report.availability_zone.map(|z| z.to_string()),
+                state: report.health.state,
+                requests: t.runtime.requests(),
+            });
+        }
+        drop(routing);
+        let mut collector = self
+            .inner
+            .collector
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        collector.collect(reading)
+    }
+
+    /// Totals since the data plane started, for `updraft status`: per listener (requests,
+    /// the balancer's own 5xx, open connections) and per target group (requests, targets'
+    /// 5xx, response time p50/p99). Non-blocking, and independent of `metrics` periods.
+    pub fn traffic(&self) -> Traffic {
+        let shared = &self.inner.shared;
+        let mut listeners: Vec<ListenerTraffic> = shared
+            .listener_counters
+            .load()
+            .iter()
+            .map(|(key, c)| {
+                let r =
+                    |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+                ListenerTraffic {
+                    listener: key.clone(),
+                    requests: r(&c.requests),
+                    elb_5xx: r(&c.elb_502) + r(&c.elb_503) + r(&c.elb_504),
+                    active_connections: r(&c.active_connections),
+                }
+            })
+            .collect();
+        listeners.sort_by(|a, b| a.listener.cmp(&b.listener));
+        let mut target_groups: Vec<TargetGroupTraffic> = shared
+            .counters
+            .load()
+            .iter()
+            .map(|(key, c)| {
+                let read = c.read(key);
+                let buckets = c.response_time.read();
+                let ms = |q| crate::metrics::quantile(&buckets, q).map(|s| s * 1000.0);
+                TargetGroupTraffic {
+                    target_group: key.clone(),
+                    requests: read.requests,
+                    target_5xx: read.target_5xx,
+                    elb_5xx: read.elb_5xx(),
+                    p50_ms: ms(0.5),
+                    p99_ms: ms(0.99),
+                }
+            })
+            .collect();
+        target_groups.sort_by(|a, b| a.target_group.cmp(&b.target_group));
+        Traffic {
+            listeners,
+            target_groups,
+        }
     }
 
     /// Request counters of every target group, sorted by key. Non-blocking.
@@ -336,4 +447,31 @@ impl DataPlane {
             .routing
             .store(Arc::new(Routing::default()));
     }
+}
+
+/// Traffic totals since the data plane started (see [`DataPlane::traffic`]).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Traffic {
+    pub listeners: Vec<ListenerTraffic>,
+    pub target_groups: Vec<TargetGroupTraffic>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ListenerTraffic {
+    pub listener: String,
+    pub requests: u64,
+    /// 502, 503 and 504 answered by the balancer itself.
+    pub elb_5xx: u64,
+    pub active_connections: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TargetGroupTraffic {
+    pub target_group: String,
+    pub requests: u64,
+    pub target_5xx: u64,
+    pub elb_5xx: u64,
+    /// `TargetResponseTime` percentiles in milliseconds (bucket upper bounds, ±19 %).
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
 }

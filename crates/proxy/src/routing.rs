@@ -36,6 +36,10 @@ pub(crate) struct Routing {
     pub(crate) listener_addrs: Vec<(String, SocketAddr)>,
     /// Every registered target of every target group, in snapshot order.
     pub(crate) targets: Vec<TargetEntry>,
+    /// Metric dimensions: listener key → `LoadBalancer`.
+    pub(crate) listener_load_balancer: HashMap<String, String>,
+    /// Metric dimensions: (target group key, `TargetGroup`, the `LoadBalancer`s routing to it).
+    pub(crate) group_dimensions: Vec<(String, String, Vec<String>)>,
 }
 
 /// What a listener does with a request: its rules, compiled, then its default action.
@@ -423,10 +427,41 @@ pub(crate) fn compile(
         listeners.insert(l.key.clone(), route);
         listener_addrs.push((l.key.clone(), local_addr(l)));
     }
+    let listener_load_balancer = snapshot
+        .listeners
+        .iter()
+        .map(|l| (l.key.clone(), l.load_balancer_arn_suffix.clone()))
+        .collect();
+    let group_dimensions = snapshot
+        .target_groups
+        .iter()
+        .map(|tg| {
+            let key = tg.spec.key.as_str();
+            let dimension = tg
+                .spec
+                .arn
+                .rsplit_once(':')
+                .map_or_else(|| format!("targetgroup/{key}"), |(_, s)| s.to_owned());
+            let mut lbs: Vec<String> = snapshot
+                .listeners
+                .iter()
+                .filter(|l| {
+                    l.actions()
+                        .any(|a| a.target_groups().iter().any(|w| w.target_group == key))
+                })
+                .map(|l| l.load_balancer_arn_suffix.clone())
+                .collect();
+            lbs.sort();
+            lbs.dedup();
+            (key.to_owned(), dimension, lbs)
+        })
+        .collect();
     Routing {
         listeners,
         listener_addrs,
         targets,
+        listener_load_balancer,
+        group_dimensions,
     }
 }
 

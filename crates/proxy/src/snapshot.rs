@@ -29,6 +29,9 @@ pub struct ListenerConfig {
     pub key: String,
     /// Resource name of the load balancer the listener belongs to.
     pub load_balancer: String,
+    /// The load balancer's `arn_suffix` (`app/<name>/<id>`): the `LoadBalancer` dimension of
+    /// its CloudWatch metrics.
+    pub load_balancer_arn_suffix: String,
     /// Where to listen. Port 0 picks a free port (see `DataPlane::listener_addrs`).
     pub bind: SocketAddr,
     pub protocol: Protocol,
@@ -205,6 +208,7 @@ pub(crate) mod fixtures {
         ListenerConfig {
             key: key.into(),
             load_balancer: "lb".into(),
+            load_balancer_arn_suffix: "app/lb/0".into(),
             bind: bind.parse().unwrap(),
             protocol: Protocol::Http,
             default_action: Action::Forward {

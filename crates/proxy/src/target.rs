@@ -29,6 +29,8 @@ pub(crate) struct TargetRuntime {
     /// Mirror of `machine`'s state for the request path (see [`encode`]).
     state: AtomicU8,
     in_flight: AtomicU64,
+    /// Requests sent to this target (attempts, retries included).
+    requests: AtomicU64,
     machine: Mutex<HealthState>,
     /// When the target last became healthy (`clock::now_ms`), for slow start.
     healthy_since_ms: AtomicU64,
@@ -51,6 +53,7 @@ impl TargetRuntime {
             addr,
             state: AtomicU8::new(encode(machine.state())),
             in_flight: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
             machine: Mutex::new(machine),
             healthy_since_ms: AtomicU64::new(NOT_HEALTHY),
             consecutive_5xx: AtomicU32::new(0),
@@ -117,6 +120,10 @@ impl TargetRuntime {
         self.state.load(Ordering::Relaxed) == encode(TargetHealthState::Healthy)
     }
 
+    pub(crate) fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn in_flight(&self) -> u64 {
         self.in_flight.load(Ordering::Relaxed)
     }
@@ -124,6 +131,7 @@ impl TargetRuntime {
     /// Counts a request as in flight until the returned guard is dropped.
     pub(crate) fn begin_request(self: &Arc<Self>) -> InFlightGuard {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.requests.fetch_add(1, Ordering::Relaxed);
         InFlightGuard(Arc::clone(self))
     }
 

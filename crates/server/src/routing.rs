@@ -29,6 +29,11 @@ pub fn snapshot_with(
         .map(|l| ListenerConfig {
             key: l.key.clone(),
             load_balancer: l.load_balancer.clone(),
+            load_balancer_arn_suffix: stack
+                .load_balancers
+                .get(&l.load_balancer)
+                .and_then(|lb| lb.arn.split_once(":loadbalancer/"))
+                .map_or_else(|| format!("app/{}", l.load_balancer), |(_, s)| s.to_owned()),
             bind: SocketAddr::new(bind_host, l.port),
             protocol: l.protocol,
             default_action: l.default_action.clone(),

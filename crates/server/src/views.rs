@@ -21,6 +21,9 @@ pub struct StackStatus {
     pub auto_scaling_groups: Vec<GroupStatus>,
     /// Resources accepted but not simulated (`aws_vpc.main`, …).
     pub recorded: Vec<String>,
+    /// Load balancer traffic since the daemon started (ALB metric names, totals).
+    #[serde(default)]
+    pub traffic: proxy::Traffic,
     /// Zones taken down by a running drill (`stop-az`, `partition-az`).
     #[serde(default)]
     pub impaired_zones: Vec<String>,

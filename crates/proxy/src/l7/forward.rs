@@ -27,6 +27,7 @@ use super::headers::remove_hop_by_hop;
 use super::{ProxyBody, actions, desync, trace};
 use crate::counters::Outcome;
 use crate::fault::Effect;
+use crate::metrics::ListenerCounters;
 use crate::plane::Shared;
 use crate::routing::{GroupRoute, RouteAction, Stick};
 use crate::rules::RequestFacts;
@@ -40,6 +41,7 @@ pub(crate) struct ConnInfo {
     pub(crate) listener: String,
     pub(crate) client: SocketAddr,
     pub(crate) local: SocketAddr,
+    pub(crate) counters: Arc<ListenerCounters>,
 }
 
 /// The hyper service function of every listener connection.
@@ -48,14 +50,24 @@ pub(crate) async fn serve(
     conn: Arc<ConnInfo>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
+    ListenerCounters::add(&conn.counters.requests, 1);
     if let Some(why) = desync::refuse(req.version(), req.headers()) {
+        conn.counters.elb(400);
         tracing::warn!(client = %conn.client, why, "refused an ambiguous request (desync mitigation)");
         return Ok(error::bad_request_and_close());
     }
     let now = clock::now_ms();
     // Phases 1 and 2: route (listener → rules → action) and pick a target, on one snapshot.
     let plan = match decide(&shared, &conn, &req, now) {
-        Decision::Respond(response) => return Ok(response),
+        Decision::Respond(response, kind) => {
+            let c = &conn.counters;
+            match kind {
+                Generated::FixedResponse => ListenerCounters::add(&c.fixed_responses, 1),
+                Generated::Redirect => ListenerCounters::add(&c.redirects, 1),
+                Generated::Error => c.elb(response.status().as_u16()),
+            }
+            return Ok(response);
+        }
         Decision::Forward(plan) => plan,
     };
     // Phase 3: forward.
@@ -66,6 +78,9 @@ pub(crate) async fn serve(
     let outcome = forward(&shared, &plan, head, body, now).await;
     // Phase 4: respond.
     let (response, counted) = respond(outcome, plan.stick, plan.group_cookie, client_upgrade);
+    if let Outcome::Elb(code) = counted {
+        conn.counters.elb(code);
+    }
     shared.counters(&plan.group.key).count(counted);
     Ok(response)
 }
@@ -73,8 +88,15 @@ pub(crate) async fn serve(
 /// What routing decided for a request.
 enum Decision {
     /// The load balancer answers itself (fixed response, redirect, or an error).
-    Respond(Response<ProxyBody>),
+    Respond(Response<ProxyBody>, Generated),
     Forward(Plan),
+}
+
+/// What kind of answer the load balancer generated, for its metrics.
+enum Generated {
+    FixedResponse,
+    Redirect,
+    Error,
 }
 
 /// A request on its way to a target.
@@ -91,7 +113,7 @@ fn decide(shared: &Shared, conn: &ConnInfo, req: &Request<Incoming>, now: u64) -
     let routing = shared.routing.load();
     // A listener being removed still finishes its connections; their new requests get a 503.
     let Some(listener) = routing.listeners.get(&conn.listener) else {
-        return Decision::Respond(error::service_unavailable());
+        return Decision::Respond(error::service_unavailable(), Generated::Error);
     };
     let facts = RequestFacts {
         method: req.method().as_str(),
@@ -102,20 +124,20 @@ fn decide(shared: &Shared, conn: &ConnInfo, req: &Request<Incoming>, now: u64) -
         source: conn.client.ip(),
     };
     match listener.action(&facts) {
-        RouteAction::FixedResponse(f) => Decision::Respond(actions::fixed_response(f)),
-        RouteAction::Redirect(r) => Decision::Respond(actions::redirect(
-            r,
-            &facts,
-            listener.scheme,
-            conn.local.port(),
-        )),
+        RouteAction::FixedResponse(f) => {
+            Decision::Respond(actions::fixed_response(f), Generated::FixedResponse)
+        }
+        RouteAction::Redirect(r) => Decision::Respond(
+            actions::redirect(r, &facts, listener.scheme, conn.local.port()),
+            Generated::Redirect,
+        ),
         RouteAction::Forward(fwd) => {
             let Some(choice) = fwd.pick_group(req.headers()) else {
-                return Decision::Respond(error::service_unavailable());
+                return Decision::Respond(error::service_unavailable(), Generated::Error);
             };
             let Some(target) = choice.group.pick(req.headers(), None, now) else {
                 shared.counters(&choice.group.key).count(Outcome::Elb(503));
-                return Decision::Respond(error::service_unavailable());
+                return Decision::Respond(error::service_unavailable(), Generated::Error);
             };
             Decision::Forward(Plan {
                 group: Arc::clone(choice.group),
@@ -235,9 +257,12 @@ async fn attempt(
             }
         }
     };
+    let group_counters = shared.counters(&target.target_group);
+    let sent_at = tokio::time::Instant::now();
     // ALB answers 504 when the target stays silent for the load balancer's idle timeout.
     let error = match tokio::time::timeout(plan.idle_timeout, exchange).await {
         Ok(Ok((response, lease))) => {
+            group_counters.response_time.record(sent_at.elapsed());
             let outcome = if response.status().is_server_error() {
                 passive::Outcome::ServerError
             } else {
@@ -253,6 +278,12 @@ async fn attempt(
         Ok(Err(e)) => e,
         Err(_) => UpstreamError::ResponseTimeout,
     };
+    if matches!(
+        error,
+        UpstreamError::Refused(_) | UpstreamError::ConnectTimeout
+    ) {
+        ListenerCounters::add(&group_counters.connection_errors, 1);
+    }
     if error.target_unreachable() || matches!(error, UpstreamError::ConnectTimeout) {
         eject_if_tripped(target, passive::Outcome::ConnectFailure);
     }

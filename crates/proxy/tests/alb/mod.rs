@@ -1,5 +1,6 @@
 //! ALB semantics end to end: listener rules and actions, balancing algorithms, stickiness.
 
 mod balancing;
+mod metrics;
 mod protocols;
 mod rules;

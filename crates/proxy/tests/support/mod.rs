@@ -274,6 +274,7 @@ pub fn listener(key: &str, bind: SocketAddr, target_group: &str) -> ListenerConf
     ListenerConfig {
         key: key.into(),
         load_balancer: "web".into(),
+        load_balancer_arn_suffix: "app/web/0".into(),
         bind,
         protocol: Protocol::Http,
         default_action: Action::Forward {

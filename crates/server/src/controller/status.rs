@@ -155,6 +155,7 @@ impl Controller {
             load_balancers,
             target_groups,
             auto_scaling_groups,
+            traffic: self.data_plane.traffic(),
             recorded: self
                 .stack
                 .recorded
