@@ -324,7 +324,7 @@ mod tests {
     fn rejects_bad_blocks_with_lines() {
         let (d, errors) = run(
             "resource \"aws_instance\" \"x\" {}\nresource \"aws_subnet\" {}\n\
-             resourse \"aws_lb\" \"y\" {}\nresource \"aws_db_instance\" \"db\" {}\n\
+             resourse \"aws_lb\" \"y\" {}\nresource \"aws_elasticache_replication_group\" \"db\" {}\n\
              variable \"v\" {}\nvariable \"v\" {}\n",
         );
         let lines: Vec<_> = errors

@@ -30,6 +30,8 @@ pub(crate) const SIMULATED: &[&str] = &[
     "aws_lb_target_group_attachment",
     "aws_launch_template",
     "aws_autoscaling_group",
+    "aws_db_subnet_group",
+    "aws_db_instance",
 ];
 
 const NETWORK: &str = "AWS networking: locally every subnet lives on loopback";
@@ -79,8 +81,6 @@ const LATER: &[&str] = &[
     "aws_autoscaling_policy",
     "aws_autoscaling_schedule",
     "aws_cloudwatch_metric_alarm",
-    "aws_db_instance",
-    "aws_db_subnet_group",
     "aws_elasticache_replication_group",
     "aws_cloudfront_distribution",
     "aws_wafv2_web_acl",
@@ -140,6 +140,16 @@ pub(crate) fn unknown_type_hint(kind: &str) -> String {
             "use an aws_launch_template (AWS has deprecated launch configurations)".into()
         }
         "aws_elb" => "classic load balancers are not supported: use an aws_lb".into(),
+        "aws_rds_cluster" | "aws_rds_cluster_instance" => {
+            "Aurora clusters are not supported: an aws_db_instance with multi_az = true and read \
+             replicas (replicate_source_db) gives a writer and a reader endpoint"
+                .into()
+        }
+        "aws_db_parameter_group" | "aws_db_option_group" => {
+            "parameter and option groups are not supported: updraft configures PostgreSQL itself; \
+             remove it (and parameter_group_name)"
+                .into()
+        }
         "aws_autoscaling_attachment" => {
             "list the target group in the group's target_group_arns instead".into()
         }
@@ -161,7 +171,8 @@ mod tests {
     fn every_listed_type_has_a_support_level() {
         assert_eq!(support("aws_lb"), Some(Support::Simulated));
         assert_eq!(support("aws_alb"), Some(Support::Simulated));
-        assert_eq!(support("aws_db_instance"), Some(Support::Later));
+        assert_eq!(support("aws_db_instance"), Some(Support::Simulated));
+        assert_eq!(support("aws_cloudfront_distribution"), Some(Support::Later));
         assert!(matches!(
             support("aws_vpc"),
             Some(Support::Recorded {

@@ -84,6 +84,8 @@ fn resource_type(field: &str) -> &str {
         "listener_rules" => "aws_lb_listener_rule",
         "launch_templates" => "aws_launch_template",
         "auto_scaling_groups" => "aws_autoscaling_group",
+        "db_subnet_groups" => "aws_db_subnet_group",
+        "db_instances" => "aws_db_instance",
         other => other,
     }
 }

@@ -13,6 +13,9 @@ use model::{
     TerminationPolicy,
 };
 
+#[path = "config/database.rs"]
+mod database;
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }

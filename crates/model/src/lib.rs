@@ -10,6 +10,7 @@
 //! ([`AutoScalingGroup`], [`TargetGroup`], [`LifecycleState::InService`], …).
 
 pub mod autoscaling;
+pub mod database;
 pub mod health;
 pub mod ids;
 pub mod instance_type;
@@ -25,6 +26,7 @@ pub use autoscaling::{
     AutoScalingGroup, HealthCheckType, LaunchTemplate, LaunchTemplateRef, LaunchTemplateVersion,
     LifecycleState, TerminationPolicy,
 };
+pub use database::{DbInstance, DbInstanceKind, DbSubnetGroup};
 pub use health::{TargetHealth, TargetHealthReason, TargetHealthState};
 pub use ids::{InstanceId, ResourceAddress};
 pub use instance_type::InstanceType;

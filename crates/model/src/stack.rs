@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::autoscaling::{AutoScalingGroup, LaunchTemplate};
+use crate::database::{DbInstance, DbSubnetGroup};
 use crate::ids::ResourceAddress;
 use crate::listener_rule::ListenerRule;
 use crate::load_balancer::{Listener, LoadBalancer, TargetGroup, TargetGroupAttachment};
@@ -27,6 +28,12 @@ pub struct Stack {
     pub listener_rules: BTreeMap<String, ListenerRule>,
     pub launch_templates: BTreeMap<String, LaunchTemplate>,
     pub auto_scaling_groups: BTreeMap<String, AutoScalingGroup>,
+    /// `aws_db_subnet_group`s.
+    #[serde(default)]
+    pub db_subnet_groups: BTreeMap<String, DbSubnetGroup>,
+    /// `aws_db_instance`s: primaries and read replicas.
+    #[serde(default)]
+    pub db_instances: BTreeMap<String, DbInstance>,
     /// Resources that matter only on AWS (VPCs, security groups, …): accepted, not simulated.
     pub recorded: Vec<RecordedResource>,
 }
@@ -68,6 +75,48 @@ impl Stack {
             .collect();
         zones.sort();
         zones.dedup();
+        zones
+    }
+
+    /// Primary database instances (each leads a cluster), by resource name.
+    pub fn db_primaries(&self) -> impl Iterator<Item = &DbInstance> {
+        self.db_instances.values().filter(|d| d.is_primary())
+    }
+
+    /// The read replicas of the primary with resource name `primary`.
+    pub fn db_replicas_of<'a>(&'a self, primary: &'a str) -> impl Iterator<Item = &'a DbInstance> {
+        self.db_instances.values().filter(move |d| {
+            matches!(&d.kind, crate::database::DbInstanceKind::Replica { source } if source == primary)
+        })
+    }
+
+    /// Finds a database by identifier first, then by resource name.
+    pub fn db_instance(&self, name: &str) -> Option<&DbInstance> {
+        self.db_instances
+            .values()
+            .find(|d| d.identifier == name)
+            .or_else(|| self.db_instances.get(name))
+    }
+
+    /// The availability zones a database may use, in order: its subnet group's subnets' zones
+    /// (a read replica without one uses its source's), else every zone of the stack.
+    pub fn db_zones(&self, db: &DbInstance) -> Vec<AvailabilityZone> {
+        let group_key = db.db_subnet_group.as_ref().or_else(|| match &db.kind {
+            crate::database::DbInstanceKind::Replica { source } => self
+                .db_instances
+                .get(source)
+                .and_then(|s| s.db_subnet_group.as_ref()),
+            _ => None,
+        });
+        let Some(group) = group_key.and_then(|g| self.db_subnet_groups.get(g)) else {
+            return self.zones();
+        };
+        let mut zones: Vec<AvailabilityZone> = Vec::new();
+        for s in group.subnets.iter().filter_map(|k| self.subnets.get(k)) {
+            if !zones.contains(&s.availability_zone) {
+                zones.push(s.availability_zone.clone());
+            }
+        }
         zones
     }
 

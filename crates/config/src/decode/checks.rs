@@ -100,6 +100,7 @@ pub(super) fn cross_check(stack: &Stack, sources: &SourceMap, errors: &RefCell<V
     }
 
     listener_rules(stack, &address, &position, &push);
+    check_databases(stack, &push, &address);
 
     let names = |kinds: &[&str], mut entries: Vec<(&String, &String)>| {
         entries.sort_by_key(|(key, _)| position(kinds, key));
@@ -204,3 +205,104 @@ fn listener_rules(
 
 /// ALB quota "rules per load balancer (excluding default rules)".
 const MAX_RULES_PER_LOAD_BALANCER: usize = 100;
+/// Read replicas name a primary on the same port; zones exist; Multi-AZ has two zones; writer
+/// endpoints do not share a port; identifiers are unique.
+fn check_databases(
+    stack: &Stack,
+    push: &dyn Fn(&ResourceAddress, &str, String, &str),
+    address: &dyn Fn(&[&str], &str) -> ResourceAddress,
+) {
+    use model::DbInstanceKind;
+    const DB: &[&str] = &["aws_db_instance"];
+    let mut ports: BTreeMap<u16, &str> = BTreeMap::new();
+    let mut identifiers: BTreeMap<&str, &str> = BTreeMap::new();
+    for (key, db) in &stack.db_instances {
+        let addr = address(DB, key);
+        if let Some(first) = identifiers.insert(&db.identifier, key) {
+            push(
+                &addr,
+                "identifier",
+                format!("identifier `{}` is already used by `aws_db_instance.{first}`", db.identifier),
+                "DB instance identifiers are unique per region: rename one",
+            );
+        }
+        let zones = stack.db_zones(db);
+        match (&db.availability_zone, zones.is_empty()) {
+            (Some(z), false) if !zones.contains(z) => push(
+                &addr,
+                "availability_zone",
+                format!(
+                    "`{z}` is not a zone of the database's subnets ({})",
+                    zones.iter().map(|z| z.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+                "pick one of those zones, or add a subnet in it to the DB subnet group",
+            ),
+            (None, true) => push(
+                &addr,
+                "db_subnet_group_name",
+                "the database has no availability zone to run in: the stack has no subnets".into(),
+                "add an aws_db_subnet_group with subnets in two AZs and set db_subnet_group_name",
+            ),
+            (Some(z), true) if z.default_loopback_block().is_none() => push(
+                &addr,
+                "availability_zone",
+                format!("zone `{z}` has no letter suffix, so it has no loopback block"),
+                "use a zone name such as us-east-1a, or add subnets with 127.x.y.0/24 cidr blocks",
+            ),
+            _ => {}
+        }
+        match &db.kind {
+            DbInstanceKind::Primary { multi_az, .. } => {
+                let mut all = zones.clone();
+                if let Some(z) = &db.availability_zone
+                    && !all.contains(z)
+                {
+                    all.push(z.clone());
+                }
+                if *multi_az && all.len() < 2 {
+                    push(
+                        &addr,
+                        "multi_az",
+                        format!(
+                            "multi_az needs two availability zones, but the database's subnets are all in {}",
+                            all.first().map_or("no zone", |z| z.as_str())
+                        ),
+                        "give the DB subnet group subnets in at least two AZs",
+                    );
+                }
+                if let Some(other) = ports.insert(db.port, key) {
+                    push(
+                        &addr,
+                        "port",
+                        format!(
+                            "port {} is already used by the endpoints of `aws_db_instance.{other}`",
+                            db.port
+                        ),
+                        "every database's writer and reader endpoints listen on its port: give each database its own port",
+                    );
+                }
+            }
+            DbInstanceKind::Replica { source } => match stack.db_instances.get(source) {
+                Some(src) if !src.is_primary() => push(
+                    &addr,
+                    "replicate_source_db",
+                    format!(
+                        "`{}` is itself a read replica; replicas of replicas are not supported",
+                        src.identifier
+                    ),
+                    "replicate from the primary instead",
+                ),
+                Some(src) if src.port != db.port => push(
+                    &addr,
+                    "port",
+                    format!(
+                        "the replica's port {} differs from its source's port {}: the cluster's endpoints share one port",
+                        db.port, src.port
+                    ),
+                    "remove port from the replica, or set it to the source's port",
+                ),
+                _ => {}
+            },
+        }
+    }
+}

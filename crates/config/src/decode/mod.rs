@@ -8,6 +8,7 @@
 
 mod autoscaling;
 mod checks;
+mod database;
 mod elb;
 mod reader;
 mod rules;
@@ -33,13 +34,13 @@ impl Index {
     fn build(instances: &[Instance], errors: &RefCell<Vec<ConfigError>>) -> Self {
         let mut index = Index::default();
         for inst in instances {
-            for attr in ["id", "arn", "name"] {
+            for attr in ["id", "arn", "name", "identifier"] {
                 let Some(value) = inst.exported.get(attr).and_then(|v| v.as_str()) else {
                     continue;
                 };
                 let slot = (inst.kind.clone(), value.to_owned());
                 match index.by_value.get(&slot) {
-                    Some(other) if other != &inst.key && attr != "name" => {
+                    Some(other) if other != &inst.key && attr != "name" && attr != "identifier" => {
                         errors.borrow_mut().push(
                             ConfigError::new(format!(
                                 "`{}` and `{}.{other}` get the same {attr} `{value}`",
@@ -184,6 +185,16 @@ pub(crate) fn decode(ev: &Evaluated, errors: &mut Vec<ConfigError>) -> (Stack, S
                         stack.auto_scaling_groups.insert(key, v);
                     }
                 }
+                "aws_db_subnet_group" => {
+                    if let Some(v) = d.db_subnet_group() {
+                        stack.db_subnet_groups.insert(key, v);
+                    }
+                }
+                "aws_db_instance" => {
+                    if let Some(v) = d.db_instance() {
+                        stack.db_instances.insert(key, v);
+                    }
+                }
                 _ => {}
             }
             // A decoder may return a value after reporting a problem in it; leave it out so
@@ -209,6 +220,8 @@ fn remove(stack: &mut Stack, kind: &str, key: &str) {
         "aws_lb_target_group_attachment" => drop(stack.target_group_attachments.remove(key)),
         "aws_launch_template" => drop(stack.launch_templates.remove(key)),
         "aws_autoscaling_group" => drop(stack.auto_scaling_groups.remove(key)),
+        "aws_db_subnet_group" => drop(stack.db_subnet_groups.remove(key)),
+        "aws_db_instance" => drop(stack.db_instances.remove(key)),
         _ => {}
     }
 }

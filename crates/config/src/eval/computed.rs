@@ -167,6 +167,65 @@ pub(crate) fn computed(
                 ("name", name.into()),
             ]
         }
+        "aws_db_subnet_group" => {
+            let name = name_or_prefix(user, kind, key, false)
+                .to_ascii_lowercase()
+                .replace('_', "-");
+            vec![
+                (
+                    "arn",
+                    format!("arn:aws:rds:{region}:{ACCOUNT}:subgrp:{name}").into(),
+                ),
+                ("id", name.clone().into()),
+                ("name", name.into()),
+            ]
+        }
+        "aws_db_instance" => {
+            // RDS identifiers are lowercase letters, digits and hyphens.
+            let identifier = match user_string(user, "identifier") {
+                Some(i) => i,
+                None => match user_string(user, "identifier_prefix") {
+                    Some(p) => format!("{p}{}", &hash[..10]),
+                    None => slug(key).to_ascii_lowercase().replace('_', "-"),
+                },
+            };
+            let replica = user_string(user, "replicate_source_db").is_some();
+            let host = if replica {
+                model::database::READER_HOST
+            } else {
+                model::database::WRITER_HOST
+            };
+            let port = match user.get("port") {
+                Some(Value::Number(n)) => n
+                    .as_u64()
+                    .filter(|p| (1..=65535).contains(p))
+                    .unwrap_or(u64::from(model::database::DEFAULT_PORT)),
+                Some(Value::String(s)) => s
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|p| (1..=65535).contains(p))
+                    .unwrap_or(u64::from(model::database::DEFAULT_PORT)),
+                _ => u64::from(model::database::DEFAULT_PORT),
+            };
+            let address = host.to_string();
+            vec![
+                ("address", address.clone().into()),
+                (
+                    "arn",
+                    format!("arn:aws:rds:{region}:{ACCOUNT}:db:{identifier}").into(),
+                ),
+                ("endpoint", format!("{address}:{port}").into()),
+                ("hosted_zone_id", "Z0UPDRAFTLOCAL".into()),
+                ("id", identifier.clone().into()),
+                ("identifier", identifier.into()),
+                ("port", port.into()),
+                (
+                    "resource_id",
+                    format!("db-{}", hash[..16].to_ascii_uppercase()).into(),
+                ),
+                ("status", "available".into()),
+            ]
+        }
         other => {
             let name = user_string(user, "name").unwrap_or_else(|| slug(key));
             let id = match kinds::support(other) {
@@ -241,6 +300,23 @@ mod tests {
         );
         let lb_suffix = s(&lb, "arn").split_once(":loadbalancer/").unwrap().1;
         assert!(s(&l, "arn").contains(&format!(":listener/{lb_suffix}/")));
+    }
+
+    #[test]
+    fn databases_point_at_their_endpoints() {
+        let db = attrs("aws_db_instance", "main_db", &[]);
+        assert_eq!(s(&db, "identifier"), "main-db");
+        assert_eq!(s(&db, "endpoint"), "127.0.0.2:5432");
+        assert_eq!(s(&db, "address"), "127.0.0.2");
+        assert_eq!(db["port"], Value::from(5432));
+        let replica = attrs(
+            "aws_db_instance",
+            "replica",
+            &[("replicate_source_db", "main-db"), ("port", "6543")],
+        );
+        assert_eq!(s(&replica, "endpoint"), "127.0.0.3:6543");
+        let group = attrs("aws_db_subnet_group", "Main_Group", &[]);
+        assert_eq!(s(&group, "name"), "main-group");
     }
 
     #[test]
