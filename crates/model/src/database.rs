@@ -198,9 +198,7 @@ pub fn check_password(password: &str) -> Vec<Violation> {
         v.push(
             Violation::new(
                 "password",
-                format!(
-                    "the master password has {len} characters: RDS takes 8 to 128"
-                ),
+                format!("the master password has {len} characters: RDS takes 8 to 128"),
             )
             .hint("use a longer password, e.g. password = var.db_password"),
         );
@@ -250,9 +248,7 @@ pub fn check_db_name(name: &str) -> Vec<Violation> {
 /// as PostgreSQL writes sizes, powers of 1024; `KiB`, `MiB`, `GiB` too).
 pub fn parse_size(text: &str) -> Option<u64> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
     let n: u64 = digits.parse().ok()?;
     let mult: u64 = match unit.trim() {
@@ -313,7 +309,11 @@ mod tests {
         assert!(v[0].message.contains("reserved"));
         assert!(v[1].message.contains("a space"));
         assert!(check_password("with/slash").len() == 1);
-        assert!(check_db_name("template1")[0].message.contains("creates itself"));
+        assert!(
+            check_db_name("template1")[0]
+                .message
+                .contains("creates itself")
+        );
         let mut m = primary("app", "correct-horse");
         m.engine = "mysql".into();
         assert!(m.validate()[0].message.contains("`mysql` is not supported"));

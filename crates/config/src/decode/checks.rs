@@ -222,7 +222,10 @@ fn check_databases(
             push(
                 &addr,
                 "identifier",
-                format!("identifier `{}` is already used by `aws_db_instance.{first}`", db.identifier),
+                format!(
+                    "identifier `{}` is already used by `aws_db_instance.{first}`",
+                    db.identifier
+                ),
                 "DB instance identifiers are unique per region: rename one",
             );
         }
@@ -233,7 +236,11 @@ fn check_databases(
                 "availability_zone",
                 format!(
                     "`{z}` is not a zone of the database's subnets ({})",
-                    zones.iter().map(|z| z.as_str()).collect::<Vec<_>>().join(", ")
+                    zones
+                        .iter()
+                        .map(|z| z.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 "pick one of those zones, or add a subnet in it to the DB subnet group",
             ),

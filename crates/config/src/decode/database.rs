@@ -36,10 +36,7 @@ impl Decode<'_> {
         };
         let subnets: Vec<String> = ids
             .iter()
-            .filter_map(|id| {
-                self.index
-                    .resolve(r, "subnet_ids", id, "aws_subnet", "id")
-            })
+            .filter_map(|id| self.index.resolve(r, "subnet_ids", id, "aws_subnet", "id"))
             .collect();
         if subnets.len() != ids.len() {
             return None;
@@ -48,7 +45,10 @@ impl Decode<'_> {
             r.error(
                 "subnet_ids",
                 "a DB subnet group needs at least one subnet",
-                Some("list subnets in two or more AZs, e.g. subnet_ids = aws_subnet.private[*].id".into()),
+                Some(
+                    "list subnets in two or more AZs, e.g. subnet_ids = aws_subnet.private[*].id"
+                        .into(),
+                ),
             );
             return None;
         }
@@ -75,7 +75,10 @@ impl Decode<'_> {
                 "iam_database_authentication_enabled",
                 "IAM database authentication is not simulated",
             ),
-            ("password_wo", "write-only passwords are not supported yet: set password"),
+            (
+                "password_wo",
+                "write-only passwords are not supported yet: set password",
+            ),
             (
                 "parameter_group_name",
                 "parameter groups are not supported: updraft configures PostgreSQL itself",

@@ -69,7 +69,10 @@ fn a_multi_az_primary_and_a_replica_form_a_cluster() {
     else {
         panic!("main is a primary")
     };
-    assert_eq!((username.as_str(), db_name.as_deref()), ("app", Some("mylearning")));
+    assert_eq!(
+        (username.as_str(), db_name.as_deref()),
+        ("app", Some("mylearning"))
+    );
     let replica = &s.db_instances["replica"];
     assert_eq!(
         replica.kind,
@@ -90,13 +93,21 @@ fn a_multi_az_primary_and_a_replica_form_a_cluster() {
 
 #[test]
 fn rds_rules_are_errors_at_their_lines() {
-    let text = with(&db_tier(), "password                = \"correct-horse\"", "password = \"short\"");
+    let text = with(
+        &db_tier(),
+        "password                = \"correct-horse\"",
+        "password = \"short\"",
+    );
     let e = one_error(&text);
     assert_eq!(e.attribute.as_deref(), Some("password"));
     assert_eq!(line(&e), line_of(&text, "password = \"short\""));
     assert!(e.message.contains("5 characters"), "{e}");
 
-    let text = with(&db_tier(), "engine                  = \"postgres\"", "engine = \"mysql\"");
+    let text = with(
+        &db_tier(),
+        "engine                  = \"postgres\"",
+        "engine = \"mysql\"",
+    );
     let e = one_error(&text);
     assert!(e.message.contains("`mysql` is not supported"), "{e}");
 
@@ -104,9 +115,16 @@ fn rds_rules_are_errors_at_their_lines() {
     let e = one_error(&text);
     assert_eq!(e.message, "username is required");
 
-    let text = with(&db_tier(), "identifier              = \"main\"", "identifier = \"Main_DB\"");
+    let text = with(
+        &db_tier(),
+        "identifier              = \"main\"",
+        "identifier = \"Main_DB\"",
+    );
     let e = one_error(&text);
-    assert!(e.message.contains("not a valid DB instance identifier"), "{e}");
+    assert!(
+        e.message.contains("not a valid DB instance identifier"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -126,7 +144,10 @@ fn replicas_are_checked_against_their_source() {
     );
     let e = one_error(&text);
     assert_eq!(e.attribute.as_deref(), Some("port"));
-    assert!(e.message.contains("differs from its source's port 5432"), "{e}");
+    assert!(
+        e.message.contains("differs from its source's port 5432"),
+        "{e}"
+    );
 
     let text = with(
         &db_tier(),
@@ -134,7 +155,10 @@ fn replicas_are_checked_against_their_source() {
         "instance_class = \"db.t3.micro\"\n  password = \"correct-horse\"\n  availability_zone",
     );
     let e = one_error(&text);
-    assert!(e.message.contains("takes its password from its source"), "{e}");
+    assert!(
+        e.message.contains("takes its password from its source"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -147,11 +171,15 @@ fn placement_needs_zones_of_the_subnet_group() {
     let all = errors(&text);
     let messages: Vec<_> = all.iter().map(|e| e.message.as_str()).collect();
     assert!(
-        messages.iter().any(|m| m.starts_with("multi_az needs two availability zones")),
+        messages
+            .iter()
+            .any(|m| m.starts_with("multi_az needs two availability zones")),
         "{messages:?}"
     );
     assert!(
-        messages.iter().any(|m| m.contains("`us-east-1b` is not a zone")),
+        messages
+            .iter()
+            .any(|m| m.contains("`us-east-1b` is not a zone")),
         "{messages:?}"
     );
 }
@@ -168,8 +196,22 @@ resource "aws_db_instance" "other" {
 "#;
     let text = format!("{}{second}", db_tier());
     let e = one_error(&text);
-    assert!(e.message.contains("port 5432 is already used by the endpoints"), "{e}");
-    assert!(ok(&with(&text, "username       = \"app\"", "port = 6000\n  username = \"app\"")).stack.db_instances["other"].port == 6000);
+    assert!(
+        e.message
+            .contains("port 5432 is already used by the endpoints"),
+        "{e}"
+    );
+    assert!(
+        ok(&with(
+            &text,
+            "username       = \"app\"",
+            "port = 6000\n  username = \"app\""
+        ))
+        .stack
+        .db_instances["other"]
+            .port
+            == 6000
+    );
 
     let text = with(&db_tier(), "\"1MB\"", "\"lots\"");
     let e = one_error(&text);
@@ -180,5 +222,11 @@ resource "aws_db_instance" "other" {
 fn aurora_and_parameter_groups_point_somewhere_useful() {
     let text = format!("{}\nresource \"aws_rds_cluster\" \"x\" {{}}\n", db_tier());
     let e = one_error(&text);
-    assert!(e.hint.as_deref().unwrap_or_default().contains("multi_az = true"), "{e}");
+    assert!(
+        e.hint
+            .as_deref()
+            .unwrap_or_default()
+            .contains("multi_az = true"),
+        "{e}"
+    );
 }
