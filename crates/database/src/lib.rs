@@ -15,6 +15,7 @@
 //! [`Clock`] it is handed.
 
 pub mod cluster;
+pub mod controller;
 pub mod failover;
 pub mod faults;
 pub mod lsn;

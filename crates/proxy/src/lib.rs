@@ -23,6 +23,7 @@ mod counters;
 mod error;
 mod fault;
 pub mod health;
+pub mod l4;
 mod l7;
 mod listener;
 mod metrics;
