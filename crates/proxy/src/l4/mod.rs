@@ -281,9 +281,8 @@ async fn splice(mut client: TcpStream, mut upstream: TcpStream, mut cut: watch::
     };
     tokio::select! {
         _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
-        _ = cut_now => {
-            let _ = client.set_linger(Some(Duration::ZERO));
-        }
+        // Dropping both sockets closes them: the client sees the connection end.
+        _ = cut_now => {}
     }
 }
 
