@@ -94,6 +94,58 @@ resource "aws_lb_listener" "http" {
   }
 }
 
+variable "db_password" {
+  description = "Master password of the MyLearning database (8 to 128 characters)."
+  type        = string
+  default     = "mylearning-local-only"
+  sensitive   = true
+}
+
+variable "db_port" {
+  description = "Port of the database's writer and reader endpoints."
+  type        = number
+  default     = 5432
+}
+
+# The database: a Multi-AZ PostgreSQL primary (a synchronous standby in another AZ, automated
+# failover) and one asynchronous read replica. On AWS this is RDS; here updraft runs real
+# PostgreSQL servers (Debian's postgresql package) on the AZs' loopback blocks, with a writer
+# endpoint (127.0.0.2:5432, always the current primary) and a reader endpoint
+# (127.0.0.3:5432, the replicas) on its own data plane. Instances get them as
+# UPDRAFT_DB_WRITER / UPDRAFT_DB_READER / UPDRAFT_DB_NAME / UPDRAFT_DB_USER / UPDRAFT_DB_PASSWORD.
+resource "aws_db_subnet_group" "db" {
+  name       = "${local.name}-db"
+  subnet_ids = aws_subnet.public[*].id
+}
+
+resource "aws_db_instance" "main" {
+  identifier              = "${local.name}-db"
+  engine                  = "postgres"
+  engine_version          = "15"
+  instance_class          = "db.t3.micro"
+  allocated_storage       = 20
+  db_name                 = "mylearning"
+  username                = "mylearning"
+  password                = var.db_password
+  port                    = var.db_port
+  multi_az                = true
+  availability_zone       = local.zones[0]
+  db_subnet_group_name    = aws_db_subnet_group.db.name
+  backup_retention_period = 7
+  skip_final_snapshot     = true
+  # The reader endpoint leaves out replicas more than this much WAL behind.
+  tags = { "updraft:max_replica_lag" = "16MB" }
+}
+
+resource "aws_db_instance" "replica" {
+  identifier          = "${local.name}-db-replica"
+  replicate_source_db = aws_db_instance.main.identifier
+  instance_class      = "db.t3.micro"
+  availability_zone   = local.zones[2]
+  port                = var.db_port
+  skip_final_snapshot = true
+}
+
 resource "aws_launch_template" "web" {
   name_prefix   = "${local.name}-"
   image_id      = "ami-0abcdef1234567890"
@@ -103,6 +155,7 @@ resource "aws_launch_template" "web" {
   user_data = base64encode(<<-EOF
     #!/bin/sh
     echo "booting MyLearning on $UPDRAFT_INSTANCE_ID in $UPDRAFT_AZ at $HOST:$PORT"
+    echo "database writer ${aws_db_instance.main.endpoint}, reader ${aws_db_instance.replica.endpoint}"
     exec mylearning
   EOF
   )

@@ -93,6 +93,17 @@ pub enum ChaosCommand {
         #[command(flatten)]
         follow: Follow,
     },
+    /// SIGKILL the database primary's whole process group (a host crash) and follow the
+    /// failover: fencing, promotion of the synchronous standby, writes back through the writer
+    /// endpoint. DATABASE may be omitted when the stack has one.
+    KillDbPrimary { database: Option<String> },
+    /// SIGKILL one database node (`updraft db status` lists them), e.g. a read replica.
+    KillDbNode {
+        node: String,
+        /// The database; optional when the stack has one.
+        #[arg(long)]
+        database: Option<String>,
+    },
     /// List running and recent drills.
     List,
     /// Show a drill's report (running or finished).
@@ -190,6 +201,12 @@ pub async fn run(cmd: ChaosCommand, state_dir: &std::path::Path) -> ExitCode {
             },
             follow,
         ),
+        ChaosCommand::KillDbPrimary { database } => {
+            return crate::db::kill_primary(&client, database.as_deref()).await;
+        }
+        ChaosCommand::KillDbNode { node, database } => {
+            return crate::db::kill_node(&client, database.as_deref(), &node).await;
+        }
         ChaosCommand::List => return list(&client).await,
         ChaosCommand::Show { id, json } => {
             return match client.drill(&id).await {

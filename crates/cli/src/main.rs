@@ -4,6 +4,8 @@
 //! the foreground (`up`) or talks to a running one through its local API (everything else).
 
 mod chaos;
+mod db;
+mod db_drill;
 mod diagram;
 mod load;
 mod paths;
@@ -103,6 +105,10 @@ enum Command {
     ///   updraft chaos errors mylearning-web --percent 10 --status 503 --duration 30s
     #[command(subcommand, verbatim_doc_comment)]
     Chaos(chaos::ChaosCommand),
+    /// Managed databases (`aws_db_instance`): endpoints, status, events, switchover, and the
+    /// failover drill.
+    #[command(subcommand)]
+    Db(db::DbCommand),
     /// Load a URL with HTTP requests and report latency, errors and rate (like wrk2/k6):
     /// open model (`--rate`, stages) or closed model, thresholds that set the exit code, a
     /// JSON summary and an HTML report overlaid with the stack's capacity.
@@ -142,6 +148,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Plan(args) => up::plan(&args, &cli.state_dir).await,
         Command::Apply(args) => up::apply(&args, &cli.state_dir).await,
         Command::Chaos(cmd) => chaos::run(cmd, &cli.state_dir).await,
+        Command::Db(cmd) => db::run(cmd, &cli.state_dir).await,
         Command::Load(args) => load::load(*args, &cli.state_dir).await,
         Command::Diagram(args) => diagram::run(args, &cli.state_dir).await,
         Command::Down => {

@@ -92,6 +92,10 @@ pub fn status(s: &StackStatus) -> String {
             );
         }
     }
+    for db in &s.databases {
+        out.push('\n');
+        out.push_str(&crate::db::render_cluster(db));
+    }
     for g in &s.auto_scaling_groups {
         let _ = writeln!(
             out,

@@ -35,6 +35,11 @@ pub struct UpArgs {
     /// t3.micro instances fit on 2 cores).
     #[arg(long, default_value_t = 80, value_name = "MILLICORES")]
     pub cpu_per_vcpu: u32,
+    /// When updraft runs as root: the unprivileged user PostgreSQL servers run as (Debian's
+    /// postgresql package creates `postgres`). It must be able to search every directory
+    /// above the state directory.
+    #[arg(long, default_value = "postgres", env = "UPDRAFT_POSTGRES_USER")]
+    pub postgres_user: String,
     /// Log format on stderr.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -45,7 +50,7 @@ pub fn validate(args: &ConfigArgs) -> ExitCode {
         Ok((loaded, label)) => {
             let s = &loaded.stack;
             println!(
-                "{label} is valid: {} subnets in {} AZs, {} load balancers, {} listeners, {} target groups, {} launch templates, {} auto scaling groups, {} resources recorded but not simulated",
+                "{label} is valid: {} subnets in {} AZs, {} load balancers, {} listeners, {} target groups, {} launch templates, {} auto scaling groups, {} databases ({} read replicas), {} resources recorded but not simulated",
                 s.subnets.len(),
                 s.zones().len(),
                 s.load_balancers.len(),
@@ -53,6 +58,8 @@ pub fn validate(args: &ConfigArgs) -> ExitCode {
                 s.target_groups.len(),
                 s.launch_templates.len(),
                 s.auto_scaling_groups.len(),
+                s.db_primaries().count(),
+                s.db_instances.len() - s.db_primaries().count(),
                 s.recorded.len()
             );
             ExitCode::SUCCESS
@@ -102,6 +109,7 @@ pub async fn up(args: UpArgs, state_dir: &Path) -> ExitCode {
     let mut options = DaemonOptions::new(state_dir);
     options.bind_host = args.bind;
     options.millicores_per_vcpu = args.cpu_per_vcpu;
+    options.database.postgres_user = Some(args.postgres_user.clone());
     let daemon = match Daemon::start(loaded, label.clone(), options).await {
         Ok(d) => d,
         Err(e) => {

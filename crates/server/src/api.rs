@@ -70,6 +70,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     handle: ControllerHandle,
     stop: watch::Sender<bool>,
+    databases: std::sync::Arc<crate::databases::Databases>,
 ) {
     let mut shutdown = stop.subscribe();
     loop {
@@ -85,8 +86,10 @@ pub(crate) async fn serve(
         };
         let handle = handle.clone();
         let stop = stop.clone();
+        let databases = databases.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| route(req, handle.clone(), stop.clone()));
+            let service =
+                service_fn(move |req| route(req, handle.clone(), stop.clone(), databases.clone()));
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
@@ -98,6 +101,7 @@ async fn route(
     req: Request<Incoming>,
     handle: ControllerHandle,
     stop: watch::Sender<bool>,
+    databases: std::sync::Arc<crate::databases::Databases>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
@@ -183,6 +187,10 @@ async fn route(
             Ok(d) => json(StatusCode::OK, &d),
             Err(message) => error(StatusCode::NOT_FOUND, "ResourceNotFound", &message),
         },
+        (&Method::GET, ["v1", "databases"]) => json(StatusCode::OK, &databases.statuses()),
+        (_, ["v1", "databases", name, rest @ ..]) => {
+            database_route(&databases, &method, name, rest, &query).await
+        }
         (&Method::POST, ["v1", "shutdown"]) => {
             let _ = stop.send(true);
             json(StatusCode::ACCEPTED, &serde_json::json!({"stopping": true}))
@@ -194,6 +202,59 @@ async fn route(
         ),
     };
     Ok(answer)
+}
+
+/// `/v1/databases/{name}/…`.
+async fn database_route(
+    databases: &crate::databases::Databases,
+    method: &Method,
+    name: &str,
+    rest: &[&str],
+    query: &str,
+) -> Response<Full<Bytes>> {
+    let Some(db) = databases.find(name) else {
+        let names = databases.names();
+        return error(
+            StatusCode::NOT_FOUND,
+            "DBInstanceNotFound",
+            &format!(
+                "no database `{name}` in this stack; databases: {}",
+                if names.is_empty() {
+                    "none".into()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        );
+    };
+    match (method, rest) {
+        (&Method::GET, ["events"]) => {
+            let limit = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("limit="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(50usize)
+                .min(1000);
+            json(StatusCode::OK, &db.events(limit).await)
+        }
+        (&Method::POST, ["failover"]) => match db.switchover().await {
+            Ok(message) => json(StatusCode::OK, &serde_json::json!({ "message": message })),
+            Err(message) => error(StatusCode::CONFLICT, "InvalidDBInstanceState", &message),
+        },
+        (&Method::POST, ["kill-primary"]) => match db.kill_primary().await {
+            Ok(k) => json(StatusCode::OK, &k),
+            Err(message) => error(StatusCode::CONFLICT, "InvalidDBInstanceState", &message),
+        },
+        (&Method::POST, ["nodes", node, "kill"]) => match db.kill_node(node).await {
+            Ok(k) => json(StatusCode::OK, &k),
+            Err(message) => error(StatusCode::CONFLICT, "InvalidDBInstanceState", &message),
+        },
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "UnknownOperation",
+            &format!("no database operation {method} {}", rest.join("/")),
+        ),
+    }
 }
 
 async fn read_json<T: for<'de> Deserialize<'de>>(

@@ -128,6 +128,45 @@ impl ApiClient {
             .await
     }
 
+    /// Every managed database's status.
+    pub async fn databases(&self) -> Result<Vec<database::controller::ClusterStatus>, ClientError> {
+        self.call(Method::GET, "/v1/databases", None::<&()>).await
+    }
+
+    pub async fn database_events(
+        &self,
+        name: &str,
+        limit: usize,
+    ) -> Result<Vec<database::controller::DbEvent>, ClientError> {
+        let path = format!("/v1/databases/{name}/events?limit={limit}");
+        self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    /// Manual switchover; the answer says what started.
+    pub async fn database_failover(&self, name: &str) -> Result<String, ClientError> {
+        let path = format!("/v1/databases/{name}/failover");
+        let v: serde_json::Value = self.call(Method::POST, &path, None::<&()>).await?;
+        Ok(v["message"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// SIGKILLs the primary's process group (`updraft chaos kill-db-primary`).
+    pub async fn kill_db_primary(
+        &self,
+        name: &str,
+    ) -> Result<database::controller::Killed, ClientError> {
+        let path = format!("/v1/databases/{name}/kill-primary");
+        self.call(Method::POST, &path, None::<&()>).await
+    }
+
+    pub async fn kill_db_node(
+        &self,
+        name: &str,
+        node: &str,
+    ) -> Result<database::controller::Killed, ClientError> {
+        let path = format!("/v1/databases/{name}/nodes/{node}/kill");
+        self.call(Method::POST, &path, None::<&()>).await
+    }
+
     pub async fn shutdown(&self) -> Result<(), ClientError> {
         let _: serde_json::Value = self.call(Method::POST, "/v1/shutdown", None::<&()>).await?;
         Ok(())

@@ -39,6 +39,8 @@ pub struct DaemonOptions {
     pub tick: Duration,
     /// SIGTERM-to-SIGKILL grace for instances.
     pub terminate_grace: Duration,
+    /// How managed databases run.
+    pub database: crate::databases::DatabaseOptions,
 }
 
 impl DaemonOptions {
@@ -50,6 +52,7 @@ impl DaemonOptions {
             memory_scale: 1.0,
             tick: Duration::from_millis(250),
             terminate_grace: Duration::from_secs(10),
+            database: Default::default(),
         }
     }
 }
@@ -105,6 +108,8 @@ pub enum StartError {
     DataPlane(ApplyError),
     #[error("cannot start the local API: {0}")]
     Api(std::io::Error),
+    #[error(transparent)]
+    Database(Box<crate::databases::DatabaseError>),
 }
 
 /// A running stack.
@@ -116,6 +121,7 @@ pub struct Daemon {
     api: JoinHandle<()>,
     data_plane: DataPlane,
     state_dir: PathBuf,
+    databases: Arc<crate::databases::Databases>,
 }
 
 impl Daemon {
@@ -174,6 +180,15 @@ impl Daemon {
         let instances = adopt(&store, &provider, &stack, now, options.terminate_grace)?;
         let groups = reconcile_groups(&store, &stack, now)?;
 
+        // PostgreSQL installed, every database endpoint bound: checked before anything runs.
+        let prepared = crate::databases::Databases::prepare(
+            &stack,
+            &loaded.sources,
+            &state_dir,
+            &options.database,
+        )
+        .await
+        .map_err(|e| StartError::Database(Box::new(e)))?;
         let data_plane = DataPlane::with_options(DataPlaneOptions {
             stickiness_key: stickiness_key(&state_dir)?,
             ..DataPlaneOptions::default()
@@ -181,6 +196,7 @@ impl Daemon {
         let live: Vec<InstanceRecord> = instances.values().cloned().collect();
         let snapshot = routing::snapshot(&stack, &live, options.bind_host);
         if let Err(e) = data_plane.apply(snapshot).await {
+            prepared.abandon();
             return Err(match e {
                 ApplyError::Bind {
                     listener,
@@ -205,6 +221,11 @@ impl Daemon {
         }
 
         let (api_listener, api_addr) = api::bind().await.map_err(StartError::Api)?;
+        let databases = Arc::new(crate::databases::Databases::run(
+            prepared,
+            &state_dir,
+            clock.clone(),
+        ));
         let (stop, stop_rx) = watch::channel(false);
         let (tx, rx) = mpsc::channel(64);
         let handle = ControllerHandle::new(tx);
@@ -224,8 +245,14 @@ impl Daemon {
                 config_label: config_label.clone(),
             },
         );
+        let controller = controller.with_databases(databases.clone());
         let controller = tokio::spawn(controller.run(rx, stop_rx));
-        let api = tokio::spawn(api::serve(api_listener, handle.clone(), stop.clone()));
+        let api = tokio::spawn(api::serve(
+            api_listener,
+            handle.clone(),
+            stop.clone(),
+            databases.clone(),
+        ));
 
         let info = DaemonInfo {
             pid: std::process::id(),
@@ -249,6 +276,7 @@ impl Daemon {
             api,
             data_plane,
             state_dir,
+            databases,
         })
     }
 
@@ -280,6 +308,7 @@ impl Daemon {
         self.request_shutdown();
         let _ = self.controller.await;
         let _ = self.api.await;
+        self.databases.shutdown().await;
         let _ = std::fs::remove_file(DaemonInfo::path(&self.state_dir));
     }
 }

@@ -18,6 +18,7 @@ pub mod client;
 pub mod clock;
 pub mod controller;
 pub mod daemon;
+pub mod databases;
 pub mod fleet;
 pub mod routing;
 pub mod store;

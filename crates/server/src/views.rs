@@ -34,6 +34,9 @@ pub struct StackStatus {
     /// `updraft diagram`. The database and cache controllers fill this when they run.
     #[serde(default)]
     pub nodes: Vec<NodeStatus>,
+    /// Managed databases (`aws_db_instance` clusters): endpoints, nodes, failovers.
+    #[serde(default)]
+    pub databases: Vec<database::controller::ClusterStatus>,
 }
 
 /// A running drill, in one line.

@@ -9,6 +9,7 @@ mod adoption;
 mod apply;
 mod bad_input;
 mod chaos;
+mod database;
 mod diagram;
 mod load;
 mod skeleton;

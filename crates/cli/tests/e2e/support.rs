@@ -155,8 +155,14 @@ pub struct Stack {
 impl Stack {
     /// Writes `config` to a temp dir and runs `updraft up` on it.
     pub fn up(tag: &str, config: &str, port: u16) -> Stack {
+        Self::up_with(tag, config, port, |_| {})
+    }
+
+    /// [`Stack::up`], after `prepare` has put files into the stack's directory.
+    pub fn up_with(tag: &str, config: &str, port: u16, prepare: impl FnOnce(&Path)) -> Stack {
         ensure_mylearning();
         let dir = TempDir::new(tag);
+        prepare(&dir.0);
         std::fs::write(dir.0.join("main.tf"), config).unwrap();
         let log = std::fs::File::create(dir.0.join("up.log")).unwrap();
         let child = Command::new(updraft_bin())

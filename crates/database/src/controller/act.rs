@@ -85,6 +85,10 @@ impl Controller {
                             Some(node.clone()),
                             format!("{node} promoted in {ms} ms"),
                         );
+                        // Writes go to it now; repointing the others can follow.
+                        if self.state.primary.as_deref() == Some(node.as_str()) {
+                            self.route_writer(Some(node.clone()), "");
+                        }
                         true
                     }
                     Err(e) => {
@@ -390,8 +394,10 @@ impl Controller {
                 };
                 let role = if self.state.primary.as_deref() == Some(&n.name) {
                     "primary"
-                } else if self.state.sync.contains(&n.name) {
+                } else if self.state.sync.contains(&n.name) && n.role == Role::Standby {
                     "standby (synchronous)"
+                } else if self.state.sync.contains(&n.name) {
+                    "replica (synchronous)"
                 } else {
                     n.role.as_str()
                 };
@@ -430,7 +436,8 @@ impl Controller {
                 .find(|e| {
                     e.at >= f.started
                         && e.kind == EventKind::Writes
-                        && e.message.contains("writes accepted")
+                        && e.message.starts_with("writer endpoint →")
+                        && e.node == f.promoted
                 })
                 .and_then(|e| e.since_failure_ms);
             super::FailoverView {

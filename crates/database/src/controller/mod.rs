@@ -469,7 +469,7 @@ impl Controller {
             .map(|n| SocketAddr::from((n.host, self.spec.port)))
     }
 
-    fn route_writer(&mut self, target: Option<String>, refusal: &str) {
+    pub(crate) fn route_writer(&mut self, target: Option<String>, refusal: &str) {
         let addr = target.as_deref().and_then(|t| self.address(t));
         self.opts
             .endpoints

@@ -567,9 +567,15 @@ impl Tick<'_> {
         self.actions.push(Action::Promote {
             node: node.to_owned(),
         });
+        // The former primary becomes what it was before: a read replica stays one, a node of
+        // the Multi-AZ pair becomes its standby.
         for n in &mut self.next.nodes {
             if n.role == Role::Primary {
-                n.role = Role::Standby;
+                n.role = if n.replica_of.is_some() {
+                    Role::Replica
+                } else {
+                    Role::Standby
+                };
             }
         }
         let standby_zone = self.next.node(node).map(|n| n.zone.clone());

@@ -284,7 +284,10 @@ impl Controller {
                 ("UPDRAFT_INSTANCE_TYPE".into(), instance_type.name.into()),
                 ("UPDRAFT_REGION".into(), self.stack.region.clone()),
                 ("UPDRAFT_SUBNET".into(), subnet.id.clone()),
-            ],
+            ]
+            .into_iter()
+            .chain(crate::databases::instance_env(&self.stack))
+            .collect(),
         };
         let process = self
             .provider

@@ -99,12 +99,16 @@ impl Controller {
                 tracing::warn!(instance = %p.id, error = %e, "could not stop instance");
             }
         }
+        self.db_zones_down.insert(zone.clone());
+        self.tell_databases_zones();
         tracing::warn!(az = %zone, "availability zone powered off (drill)");
     }
 
     /// Power a zone back on: it takes launches again (the groups rebalance into it).
     /// Database nodes in the zone: hook here.
     pub(crate) fn zone_power_on(&mut self, zone: &AvailabilityZone) {
+        self.db_zones_down.remove(zone);
+        self.tell_databases_zones();
         tracing::info!(az = %zone, "availability zone powered on again (drill over)");
     }
 

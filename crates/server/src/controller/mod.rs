@@ -234,6 +234,11 @@ pub struct Controller {
     /// Per running fault drill: the fault id the data plane knows and its duration, fixed when
     /// this process first injects it (so a re-applied snapshot never extends a fault).
     pub(crate) fault_budgets: BTreeMap<String, (String, Duration)>,
+    /// The managed databases (their own controllers); this one tells them which zones are
+    /// down and shows their status.
+    pub(crate) databases: Arc<crate::databases::Databases>,
+    /// Zones powered off by drills, as the databases were last told.
+    pub(crate) db_zones_down: std::collections::BTreeSet<model::AvailabilityZone>,
 }
 
 impl Controller {
@@ -263,7 +268,22 @@ impl Controller {
             stopping: 0,
             drills: BTreeMap::new(),
             fault_budgets: BTreeMap::new(),
+            databases: Arc::new(crate::databases::Databases::none()),
+            db_zones_down: Default::default(),
         }
+    }
+
+    /// Hands over the running databases.
+    pub(crate) fn with_databases(mut self, databases: Arc<crate::databases::Databases>) -> Self {
+        self.databases = databases;
+        self
+    }
+
+    /// Tells the databases which zones are down (without waiting for them).
+    pub(crate) fn tell_databases_zones(&self) {
+        let zones = self.db_zones_down.clone();
+        let databases = self.databases.clone();
+        tokio::spawn(async move { databases.zones_down(zones).await });
     }
 
     /// Runs until `shutdown` fires, then terminates every instance and returns.

@@ -15,6 +15,7 @@ const RECENT_ACTIVITIES: usize = 5;
 
 impl Controller {
     pub(crate) fn status(&self) -> StackStatus {
+        let databases = self.databases.statuses();
         let reports = self.data_plane.target_health();
         let counters = self.data_plane.target_group_counters();
         let bound: HashMap<String, std::net::SocketAddr> =
@@ -176,7 +177,8 @@ impl Controller {
                     description: d.spec.describe(),
                 })
                 .collect(),
-            nodes: vec![],
+            nodes: crate::databases::node_statuses(&databases),
+            databases,
         }
     }
 }
