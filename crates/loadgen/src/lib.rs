@@ -16,6 +16,7 @@
 pub mod engine;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod h1;
 mod lane;
 pub mod report;
 pub mod schedule;

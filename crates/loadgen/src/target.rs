@@ -18,12 +18,10 @@ pub struct Target {
     pub host: String,
     pub port: u16,
     pub method: Method,
-    /// Origin-form (`/path?query`) for HTTP/1.1.
-    origin_form: Uri,
+    /// The whole HTTP/1.1 request (origin-form target, `host`, headers, body), serialised once.
+    h1_bytes: Bytes,
     /// Absolute form for HTTP/2 (`:scheme` and `:authority` come from it).
     absolute: Uri,
-    /// Headers for HTTP/1.1 (with `host`).
-    h1_headers: HeaderMap,
     /// Headers for HTTP/2 (without `host`).
     h2_headers: HeaderMap,
     pub body: Bytes,
@@ -104,31 +102,36 @@ impl Target {
                 HeaderValue::from_str(authority.as_str()).map_err(|e| bad(e.to_string()))?;
             h1_headers.insert(HOST, value);
         }
+        let h1_bytes = crate::h1::serialize(
+            &method,
+            origin_form.path_and_query().map_or("/", |p| p.as_str()),
+            &h1_headers,
+            &body,
+        );
         Ok(Target {
             url: url.trim().to_owned(),
             host,
             port,
             method,
-            origin_form,
+            h1_bytes,
             absolute,
-            h1_headers,
             h2_headers,
             body,
         })
     }
 
-    /// The request to send (cheap: the parts are reference-counted or small copies).
-    pub(crate) fn request(&self, http2: bool) -> Request<Full<Bytes>> {
+    /// The HTTP/1.1 request's bytes (a reference-counted handle).
+    pub(crate) fn h1_bytes(&self) -> Bytes {
+        self.h1_bytes.clone()
+    }
+
+    /// The HTTP/2 request to send (cheap: the parts are reference-counted or small copies).
+    pub(crate) fn h2_request(&self) -> Request<Full<Bytes>> {
         let mut req = Request::new(Full::new(self.body.clone()));
         *req.method_mut() = self.method.clone();
-        if http2 {
-            *req.uri_mut() = self.absolute.clone();
-            *req.version_mut() = http::Version::HTTP_2;
-            *req.headers_mut() = self.h2_headers.clone();
-        } else {
-            *req.uri_mut() = self.origin_form.clone();
-            *req.headers_mut() = self.h1_headers.clone();
-        }
+        *req.uri_mut() = self.absolute.clone();
+        *req.version_mut() = http::Version::HTTP_2;
+        *req.headers_mut() = self.h2_headers.clone();
         req
     }
 
@@ -184,17 +187,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!((t.host.as_str(), t.port), ("127.0.0.1", 8080));
-        let h1 = t.request(false);
-        assert_eq!(h1.uri(), "/api/quiz/grade?x=1");
-        assert_eq!(h1.headers()["host"], "127.0.0.1:8080");
-        assert_eq!(h1.headers()["x-a"], "b");
-        assert_eq!(h1.method(), Method::POST);
-        let h2 = t.request(true);
+        let h1 = String::from_utf8(t.h1_bytes().to_vec()).unwrap();
+        assert_eq!(
+            h1,
+            "POST /api/quiz/grade?x=1 HTTP/1.1\r\ncontent-type: application/json\r\nx-a: b\r\n\
+             host: 127.0.0.1:8080\r\ncontent-length: 2\r\n\r\n{}"
+        );
+        let h2 = t.h2_request();
         assert_eq!(h2.uri(), "http://127.0.0.1:8080/api/quiz/grade?x=1");
         assert!(h2.headers().get("host").is_none());
-        assert_eq!(
-            target("http://localhost").unwrap().request(false).uri(),
-            "/"
+        assert!(
+            target("http://localhost")
+                .unwrap()
+                .h1_bytes()
+                .starts_with(b"GET / HTTP/1.1\r\n")
         );
         assert_eq!(target("http://[::1]:9/").unwrap().host, "::1");
     }
