@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CPU per request of `updraft load` against wrk, on the same fast backend on loopback.
 #
-#   bash bench/loadgen.sh              # REPS=5 DURATION=5 CONNS=50 RATE=40000 by default
+#   bash bench/loadgen.sh              # REPS=5 DURATION=5 CONNS=50 RATE=15000 by default
 #   REPS=9 DURATION=10 bash bench/loadgen.sh
 #
 # Backend: nginx (apt-get install nginx-light) with one worker pinned to CPU 1, answering a
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 REPS=${REPS:-5}
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-50}
-RATE=${RATE:-40000}
+RATE=${RATE:-15000}
 CLIENT_CPU=${CLIENT_CPU:-0}
 SERVER_CPU=${SERVER_CPU:-1}
 
