@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use crate::schedule::{Cursor, Schedule};
 
-/// Runs `text` through the stages parser (as a file) and each line through the threshold,
-/// duration and rate parsers. Rejections are fine; panics, and accepted input that yields an
-/// inconsistent schedule, are not.
+/// Runs `text` through the stages parser (as a file), each line through the threshold,
+/// duration and rate parsers, and the bytes through the HTTP/1.1 response parser (whole and in
+/// small pieces, which must agree). Rejections are fine; panics, and accepted input that yields
+/// an inconsistent schedule, are not.
 pub fn parse_all(text: &str) {
+    responses(text.as_bytes());
     match crate::stages::parse("fuzz", text) {
         Ok(stages) => {
             assert!(!stages.is_empty());
@@ -34,6 +36,39 @@ pub fn parse_all(text: &str) {
         }
         let _ = crate::units::parse_duration(line);
         let _ = crate::units::parse_rate(line);
+    }
+}
+
+/// Frames `bytes` as a stream of responses, fed whole and then 3 bytes at a time: both ways
+/// must find the same responses (or the same kind of error), and never use more than given.
+fn responses(bytes: &[u8]) {
+    let run = |step: usize| {
+        let mut parser = crate::h1::ResponseParser::new(&http::Method::GET);
+        let mut buf: Vec<u8> = Vec::new();
+        let mut found = Vec::new();
+        for piece in bytes.chunks(step) {
+            buf.extend_from_slice(piece);
+            loop {
+                match parser.parse(&buf) {
+                    Ok((used, done)) => {
+                        assert!(used <= buf.len());
+                        buf.drain(..used);
+                        match done {
+                            Some(r) => found.push(r),
+                            None => break,
+                        }
+                    }
+                    Err(_) => return (found, true),
+                }
+            }
+        }
+        let _ = parser.eof();
+        (found, false)
+    };
+    let (whole, whole_failed) = run(bytes.len().max(1));
+    let (pieces, pieces_failed) = run(3);
+    if !whole_failed && !pieces_failed {
+        assert_eq!(whole, pieces);
     }
 }
 
