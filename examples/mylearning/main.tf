@@ -36,6 +36,13 @@ variable "app_port" {
   default     = 8080
 }
 
+variable "session_secret" {
+  description = "Signs MyLearning's session cookies; the same for every instance."
+  type        = string
+  default     = "change-me-mylearning-session-secret"
+  sensitive   = true
+}
+
 locals {
   name  = "mylearning"
   zones = ["${var.region}a", "${var.region}b", "${var.region}c"]
@@ -156,6 +163,8 @@ resource "aws_launch_template" "web" {
     #!/bin/sh
     echo "booting MyLearning on $UPDRAFT_INSTANCE_ID in $UPDRAFT_AZ at $HOST:$PORT"
     echo "database writer ${aws_db_instance.main.endpoint}, reader ${aws_db_instance.replica.endpoint}"
+    # Every instance signs session cookies with the same secret: any of them serves any user.
+    export MYLEARNING_SESSION_SECRET="${var.session_secret}"
     exec mylearning
   EOF
   )

@@ -25,6 +25,9 @@ pub struct GradeRequest {
     pub answers: Vec<u32>,
     #[serde(default = "default_work")]
     pub work: u32,
+    /// The course the quiz belongs to, recorded with the attempt.
+    #[serde(default)]
+    pub course: Option<u32>,
 }
 
 fn default_work() -> u32 {
@@ -106,6 +109,7 @@ mod tests {
         GradeRequest {
             answers: answers.to_vec(),
             work,
+            course: None,
         }
     }
 

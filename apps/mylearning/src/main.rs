@@ -3,12 +3,19 @@
 //!
 //! Configuration comes from the environment an updraft instance gets: `HOST` and `PORT`
 //! (default `127.0.0.1:8080`; port 0 picks a free port, printed at startup), `UPDRAFT_INSTANCE_ID`
-//! and `UPDRAFT_AZ`. On SIGTERM (or SIGINT) it stops accepting, lets in-flight requests finish
-//! (at most [`DRAIN`]) and exits 0: what a deregistration delay expects of a target.
+//! and `UPDRAFT_AZ`; the database endpoints `UPDRAFT_DB_WRITER` / `UPDRAFT_DB_READER` (with
+//! `UPDRAFT_DB_NAME`, `UPDRAFT_DB_USER`, `UPDRAFT_DB_PASSWORD`) when the stack has a database —
+//! in memory otherwise; `MYLEARNING_SESSION_SECRET`, shared by every instance, to sign session
+//! cookies. On SIGTERM (or SIGINT) it stops accepting, lets in-flight requests finish (at most
+//! [`DRAIN`]) and exits 0: what a deregistration delay expects of a target.
 
+mod assets;
 mod catalogue;
 mod grade;
+mod pg;
 mod routes;
+mod session;
+mod store;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -23,7 +30,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use routes::Identity;
+use routes::{App, Identity};
+use session::Sessions;
+use store::Store;
 
 /// How long in-flight requests may take to finish after SIGTERM.
 const DRAIN: Duration = Duration::from_secs(5);
@@ -57,10 +66,21 @@ async fn run() -> Result<(), String> {
     let addr: SocketAddr = format!("{host}:{port}")
         .parse()
         .map_err(|e| format!("HOST={host} PORT={port} is not an address to listen on ({e})"))?;
-    let id = Arc::new(Identity {
-        instance: var("UPDRAFT_INSTANCE_ID", "local"),
-        az: var("UPDRAFT_AZ", "local"),
+    let env = |name: &str| std::env::var(name).ok();
+    let store = match pg::PgSettings::from_env(env)? {
+        Some(settings) => Store::Postgres(Box::new(pg::PgStore::new(&settings))),
+        None => Store::memory(),
+    };
+    let secret = env("MYLEARNING_SESSION_SECRET").filter(|s| !s.is_empty());
+    let app = Arc::new(App {
+        id: Identity {
+            instance: var("UPDRAFT_INSTANCE_ID", "local"),
+            az: var("UPDRAFT_AZ", "local"),
+        },
+        store,
+        sessions: Sessions::new(secret.as_deref().unwrap_or(session::DEV_SECRET)),
     });
+    let id = &app.id;
 
     let mut term =
         signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
@@ -71,11 +91,24 @@ async fn run() -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     eprintln!(
-        "mylearning listening on http://{local} as instance {} in {} (pid {})",
+        "mylearning listening on http://{local} as instance {} in {} (pid {}); data {}",
         id.instance,
         id.az,
-        std::process::id()
+        std::process::id(),
+        app.store.describe()
     );
+    // After the listening line, which tools read first.
+    if secret.is_none() {
+        eprintln!(
+            "mylearning: MYLEARNING_SESSION_SECRET is not set; session cookies are signed with a development secret"
+        );
+    }
+    if let Store::Postgres(pg) = &app.store {
+        // Create the schema now if the database is there; if not, the first request retries.
+        if let Err(e) = pg.ensure_schema().await {
+            eprintln!("mylearning: database not ready yet ({e}); will retry on first use");
+        }
+    }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -85,7 +118,7 @@ async fn run() -> Result<(), String> {
             _ = int.recv() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
-                    connections.spawn(serve(stream, Arc::clone(&id), shutdown_rx.clone()));
+                    connections.spawn(serve(stream, Arc::clone(&app), shutdown_rx.clone()));
                 }
                 // A full accept queue or fd limit is transient; the next accept may succeed.
                 Err(e) => eprintln!("mylearning: accept failed: {e}"),
@@ -112,14 +145,10 @@ async fn run() -> Result<(), String> {
 }
 
 /// Serves one connection (HTTP/1.1 or HTTP/2) until it closes or shutdown asks it to finish.
-async fn serve(
-    stream: tokio::net::TcpStream,
-    id: Arc<Identity>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn serve(stream: tokio::net::TcpStream, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     let service = service_fn(move |req| {
-        let id = Arc::clone(&id);
-        async move { Ok::<_, std::convert::Infallible>(routes::handle(req, &id).await) }
+        let app = Arc::clone(&app);
+        async move { Ok::<_, std::convert::Infallible>(routes::handle(req, &app, now()).await) }
     });
     let builder = auto::Builder::new(TokioExecutor::new());
     let conn = builder.serve_connection(TokioIo::new(stream), service);
@@ -131,4 +160,12 @@ async fn serve(
     // Finish the request in flight, then close instead of keeping the connection alive.
     conn.as_mut().graceful_shutdown();
     let _ = conn.await;
+}
+
+/// Wall time in seconds: the app's one clock read (sessions expire, enrolments are dated).
+#[allow(clippy::disallowed_methods)] // the app is not updraft's control plane: its own clock
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

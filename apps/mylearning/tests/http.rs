@@ -15,6 +15,9 @@ use tokio::time::{Instant, sleep, timeout};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
+#[path = "http/postgres.rs"]
+mod postgres;
+
 /// A running app; SIGKILLed when dropped (kill_on_drop) if a test fails half-way.
 struct App {
     child: Child,
@@ -23,7 +26,13 @@ struct App {
 
 impl App {
     async fn start() -> App {
+        App::start_with(&[]).await
+    }
+
+    /// Starts the app with extra environment variables (database endpoints, session secret).
+    async fn start_with(env: &[(&str, String)]) -> App {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mylearning"))
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("HOST", "127.0.0.1")
             .env("PORT", "0")
             .env("UPDRAFT_INSTANCE_ID", "i-0123456789abcdef0")
@@ -87,8 +96,19 @@ impl Reply {
 
 /// Sends one request on `stream` and reads one `Content-Length` response.
 async fn exchange(stream: &mut TcpStream, method: &str, path: &str, body: &str) -> Reply {
+    exchange_with(stream, method, path, body, "").await
+}
+
+/// [`exchange`] with extra header lines (each ending in `\r\n`).
+async fn exchange_with(
+    stream: &mut TcpStream,
+    method: &str,
+    path: &str,
+    body: &str,
+    extra: &str,
+) -> Reply {
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(req.as_bytes()).await.unwrap();
