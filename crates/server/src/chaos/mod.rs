@@ -16,7 +16,7 @@
 //!   the latest, and a daemon restarted after a crash ends (and undoes) a drill whose deadline
 //!   has passed;
 //! - the database workstream adds its drills as further [`DrillSpec`] variants, and hooks the
-//!   zone outage through `Controller::zone_power` (see `controller::drills`).
+//!   zone outage through `Controller::zone_power_off` / `zone_power_on` (see `controller::drills`).
 
 pub mod netfilter;
 pub mod progress;
