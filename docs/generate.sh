@@ -4,18 +4,23 @@
 #   docs/architecture-az-down.png      the same stack while us-east-1a is powered off
 #   docs/drills/*.txt                  `updraft chaos` reports, each drill under `updraft load`
 #
-# Usage: docs/generate.sh            (release build; PROFILE=debug for a faster build)
+# Usage: docs/generate.sh            (release build; PROFILE=debug for a faster build, or
+#        BIN_DIR=dir docs/generate.sh to use updraft and mylearning binaries already built)
 # Everything runs on loopback; the stack, the load and the drills stop by themselves, and the
 # stack is taken down on exit (also on Ctrl-C).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile=${PROFILE:-release}
-if [ "$profile" = release ]; then
+if [ -n "${BIN_DIR:-}" ]; then
+  export PATH="$BIN_DIR:$PATH"
+  profile="binaries from $BIN_DIR"
+elif [ "$profile" = release ]; then
   cargo build --release -p cli -p mylearning
+  export PATH="$PWD/target/release:$PATH"
 else
   cargo build -p cli -p mylearning
+  export PATH="$PWD/target/$profile:$PATH"
 fi
-export PATH="$PWD/target/$profile:$PATH"
 
 state=$(mktemp -d)
 port=${PORT:-18080}
