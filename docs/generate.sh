@@ -22,7 +22,9 @@ else
   export PATH="$PWD/target/$profile:$PATH"
 fi
 
-state=$(mktemp -d)
+# Under /var/tmp and world-searchable: the stack's PostgreSQL servers run as user postgres.
+state=$(mktemp -d "${TMPDIR:-/var/tmp}/updraft-docs.XXXXXX")
+chmod 755 "$state"
 port=${PORT:-18080}
 updraft --state-dir "$state" up examples/mylearning -var "listener_port=$port" >"$state/up.log" 2>&1 &
 up=$!
