@@ -300,8 +300,17 @@ async fn drill(client: &ApiClient, args: &DrillArgs) -> Result<Report, String> {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             };
             let outage = first.duration_since(t0);
-            let after = status_of(client, &name).await?;
-            let promoted = after.primary.clone().unwrap_or_default();
+            // The status is published once per controller tick: wait (bounded) for it to show
+            // the new primary.
+            let mut promoted = String::new();
+            for _ in 0..50 {
+                let after = status_of(client, &name).await?;
+                promoted = after.primary.clone().unwrap_or_default();
+                if !promoted.is_empty() && promoted != old {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
             if let Some(id) = drill_id {
                 client.stop_drill(&id).await.map_err(|e| e.to_string())?;
             }

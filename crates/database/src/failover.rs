@@ -340,7 +340,7 @@ pub(crate) fn backoff_over(
     now: Timestamp,
 ) -> bool {
     let since = match status {
-        NodeStatus::Down { since, .. } => *since,
+        NodeStatus::Down { since, .. } | NodeStatus::Fenced { since, .. } => *since,
         _ => return true,
     };
     let factor = 1u32 << restarts.min(5);

@@ -98,6 +98,11 @@ fn failovers_lose_no_acknowledged_write_and_reads_survive_a_replica() {
         format!("writer 127.0.0.2:{db_port}\nreader 127.0.0.3:{db_port}\n")
     );
 
+    // Wrong credentials through the writer endpoint: PostgreSQL's own answer, passed through.
+    let writer = format!("127.0.0.2:{db_port}");
+    let wrong = psql_as(&writer, "wrong-password", "SELECT 1").unwrap_err();
+    assert!(wrong.contains("password authentication failed"), "{wrong}");
+
     // Two SIGKILL failovers under write load: nothing acknowledged is lost.
     let started = Instant::now();
     let out = stack.cli(&["db", "drill", "--failovers", "2"]);
@@ -147,12 +152,16 @@ fn failovers_lose_no_acknowledged_write_and_reads_survive_a_replica() {
 
 /// One query through an endpoint with psql (the client every PostgreSQL user has).
 fn psql(endpoint: &str, sql: &str) -> Result<String, String> {
+    psql_as(endpoint, "correct-horse", sql)
+}
+
+fn psql_as(endpoint: &str, password: &str, sql: &str) -> Result<String, String> {
     let (host, port) = endpoint.rsplit_once(':').unwrap();
     let out = std::process::Command::new("/usr/lib/postgresql/15/bin/psql")
         .args([
             "-h", host, "-p", port, "-U", "app", "-d", "app", "-Atc", sql,
         ])
-        .env("PGPASSWORD", "correct-horse")
+        .env("PGPASSWORD", password)
         .env("PGCONNECT_TIMEOUT", "3")
         .output()
         .map_err(|e| e.to_string())?;

@@ -217,6 +217,7 @@ impl Controller {
         let n = self.state.node(node).ok_or_else(|| sql::SqlError {
             message: format!("no node {node}"),
             auth: false,
+            starting: false,
         })?;
         sql::connect(n.host, self.spec.port, &self.creds, Duration::from_secs(2)).await
     }
@@ -254,6 +255,7 @@ impl Controller {
             .ok_or_else(|| sql::SqlError {
                 message: format!("no node {node}"),
                 auth: false,
+                starting: false,
             })?;
         sql::ensure_slot(&up, &n.slot()).await?;
         let c = self.client(node).await?;
@@ -487,7 +489,8 @@ impl Controller {
 /// A postmaster left by an earlier run (its `postmaster.pid`): SIGKILL its group, so that only
 /// servers this controller started run.
 async fn kill_leftover(data: &std::path::Path) {
-    let Ok(text) = std::fs::read_to_string(data.join("postmaster.pid")) else {
+    let lock = data.join("postmaster.pid");
+    let Ok(text) = std::fs::read_to_string(&lock) else {
         return;
     };
     let Some(pid) = text
@@ -495,6 +498,8 @@ async fn kill_leftover(data: &std::path::Path) {
         .next()
         .and_then(|l| l.trim().parse::<u32>().ok())
     else {
+        // Empty: a server killed while starting. Nothing else starts this node: clear it.
+        let _ = std::fs::remove_file(&lock);
         return;
     };
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
@@ -507,6 +512,10 @@ async fn kill_leftover(data: &std::path::Path) {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+    // The lock of a server that is gone would stop the next one from starting.
+    if compute::procfs::read_stat(pid).is_none_or(|s| !s.is_live()) {
+        let _ = std::fs::remove_file(&lock);
     }
 }
 

@@ -88,6 +88,12 @@ fn record(shared: &Mutex<Health>, now: Timestamp, result: Result<Probe, sql::Sql
             h.last_error = None;
             h.auth_error = None;
         }
+        Err(e) if e.starting => {
+            // Alive (crash recovery, or a standby not yet consistent): not a failure.
+            h.failures = 0;
+            h.failing_since = None;
+            h.last_error = Some(format!("{} (alive, not ready yet)", e.message));
+        }
         Err(e) if e.auth => {
             h.failures = 0;
             h.failing_since = None;

@@ -273,9 +273,14 @@ impl Tick<'_> {
         }
         let t = self.spec.timing;
         let o = self.observation(&p.name).cloned().unwrap_or_default();
+        // Failures from before it was (re)started as the primary do not count.
+        let running_since = match p.status {
+            NodeStatus::Running { since } => since,
+            _ => self.now,
+        };
         let streak = o
             .failing_since
-            .map(|s| self.now.since(s))
+            .map(|s| self.now.since(s.max(running_since)))
             .unwrap_or_default();
         let replicated = self.next.nodes.iter().any(|n| {
             n.name != p.name
@@ -912,9 +917,12 @@ impl Tick<'_> {
 
         if let Some(pending) = self.next.sync_pending.clone() {
             let l = link(&pending.node);
-            let gone = !streaming(&pending.node)
-                && self.now.since(pending.requested_at).as_millis() as u64
-                    > SYNC_PENDING_TIMEOUT_MS;
+            // Not reported `sync` in time (the request may not have reached the primary), or
+            // not catching up: start over.
+            let waited = self.now.since(pending.requested_at).as_millis() as u64;
+            let gone = (pending.since.is_none() && waited > SYNC_PENDING_TIMEOUT_MS)
+                || waited > 6 * SYNC_PENDING_TIMEOUT_MS
+                || (!streaming(&pending.node) && waited > SYNC_PENDING_TIMEOUT_MS);
             let still_running = self
                 .next
                 .node(&pending.node)
@@ -1002,6 +1010,15 @@ impl Tick<'_> {
 
     /// Writes are open when the primary is; a finished failover is reported once.
     pub fn settle(&mut self) {
+        // A primary that has run well for a while starts its restart backoff afresh.
+        if let Some(p) = self.healthy_primary()
+            && let Some(n) = self.next.node_mut(&p)
+            && let NodeStatus::Running { since } = n.status
+            && n.restarts > 0
+            && self.now.since(since) >= self.spec.timing.restart_backoff * 4
+        {
+            n.restarts = 0;
+        }
         if let Some(p) = self.healthy_primary()
             && self.next.writes_blocked.take().is_some()
         {

@@ -690,3 +690,65 @@ fn a_standby_that_cannot_catch_up_is_recloned() {
         NodeStatus::Rejoining { .. }
     ));
 }
+
+#[test]
+fn failed_probes_from_before_a_start_do_not_count_as_a_loss() {
+    let mut w = World::steady(spec(true, 0));
+    w.observe();
+    // main-1 was just (re)started; its probes failed while it was starting.
+    w.state.node_mut("main-1").unwrap().status = NodeStatus::Running { since: w.now };
+    let o = w.obs.nodes.get_mut("main-1").unwrap();
+    o.failures = 50;
+    o.failing_since = Some(w.now - Duration::from_secs(10));
+    let d = decide(&w.spec, &w.state, &w.obs, w.now);
+    assert!(
+        !d.actions.iter().any(|a| matches!(a, Action::Fence { .. })),
+        "{:?}",
+        d.actions
+    );
+    // Still failing a second later: now it is lost.
+    let later = w.now + Duration::from_millis(1100);
+    let d = decide(&w.spec, &w.state, &w.obs, later);
+    assert!(d.actions.contains(&Action::Fence {
+        node: "main-1".into()
+    }));
+}
+
+#[test]
+fn a_primary_that_keeps_crashing_is_restarted_with_backoff() {
+    let mut w = World::new(spec(false, 0));
+    w.run(3);
+    let mut starts = 0;
+    for _ in 0..100 {
+        w.kill("main-1");
+        w.log.clear();
+        w.tick();
+        starts += w
+            .log
+            .iter()
+            .filter(|a| matches!(a, Action::Start { .. }))
+            .count();
+    }
+    // 10 s of crashing: restarts at 0 s, 4 s (2 s × 2), then the next backoff is 8 s.
+    assert!((2..=4).contains(&starts), "{starts} restarts in 10 s");
+}
+
+#[test]
+fn a_synchronous_standby_request_that_is_never_reported_is_retried() {
+    let mut w = World::new(spec(true, 0));
+    w.run(3);
+    // The primary never hears of it (the ALTER SYSTEM was lost).
+    let pending = w.state.sync_pending.clone().expect("requested");
+    w.sync_standby = None;
+    for _ in 0..60 {
+        w.tick();
+        w.sync_standby = None;
+    }
+    let again = w
+        .log
+        .iter()
+        .filter(|a| matches!(a, Action::SetSync { standby: Some(s), .. } if *s == pending.node))
+        .count();
+    assert!(again >= 2, "requested {again} times");
+    assert!(w.state.sync.is_empty());
+}

@@ -353,6 +353,11 @@ impl Runner<'_> {
         creds: &Credentials,
     ) -> Result<(), NodeError> {
         self.check_ownership(node)?;
+        // pg_rewind first runs crash recovery in single-user mode, which refuses standby mode:
+        // the signal files come back with `configure`.
+        for signal in ["standby.signal", "recovery.signal"] {
+            let _ = std::fs::remove_file(node.files.data.join(signal));
+        }
         let mut cmd = self.command("pg_rewind");
         cmd.arg("-D")
             .arg(&node.files.data)

@@ -47,13 +47,15 @@ pub struct SqlError {
     pub message: String,
     /// The server answered but refused our credentials: it is alive.
     pub auth: bool,
+    /// The server answered that it is starting up (crash recovery): alive, not ready.
+    pub starting: bool,
 }
 
 impl From<tokio_postgres::Error> for SqlError {
     fn from(e: tokio_postgres::Error) -> SqlError {
-        let auth = e
-            .as_db_error()
-            .is_some_and(|d| d.code().code() == "28P01" || d.code().code() == "28000");
+        let code = e.as_db_error().map(|d| d.code().code().to_owned());
+        let auth = matches!(code.as_deref(), Some("28P01" | "28000"));
+        let starting = code.as_deref() == Some("57P03");
         let message = match e.as_db_error() {
             Some(d) => d.message().to_owned(),
             None => {
@@ -66,7 +68,11 @@ impl From<tokio_postgres::Error> for SqlError {
                 s
             }
         };
-        SqlError { message, auth }
+        SqlError {
+            message,
+            auth,
+            starting,
+        }
     }
 }
 
@@ -74,6 +80,7 @@ fn timed_out(what: &str) -> SqlError {
     SqlError {
         message: format!("{what} timed out"),
         auth: false,
+        starting: false,
     }
 }
 
@@ -171,6 +178,7 @@ pub async fn promote(client: &Client) -> Result<(), SqlError> {
         Err(SqlError {
             message: "pg_promote did not finish within 25 s".into(),
             auth: false,
+            starting: false,
         })
     }
 }
