@@ -301,9 +301,15 @@ pub fn routes(
             let Some(p) = obs.last_probe.as_ref() else {
                 return false;
             };
+            // A probe from before its last start says nothing about the server now running.
+            let started = match n.status {
+                NodeStatus::Running { since } => since,
+                _ => now,
+            };
             let healthy = obs.process == ProcessState::Running
                 && obs.failures == 0
                 && now.since(p.at) <= fresh
+                && p.at > started
                 && p.in_recovery;
             let lag_ok = match (primary_lsn, p.replay_lsn) {
                 (Some(head), Some(replay)) => head.bytes_after(replay) <= spec.max_replica_lag,

@@ -752,3 +752,18 @@ fn a_synchronous_standby_request_that_is_never_reported_is_retried() {
     assert!(again >= 2, "requested {again} times");
     assert!(w.state.sync.is_empty());
 }
+
+#[test]
+fn a_restarted_replica_reads_only_after_it_answers_again() {
+    let mut w = World::steady(spec(true, 1));
+    let replica = w.node_in(Role::Replica);
+    w.observe();
+    // Restarted just now: its last good probe is from before.
+    w.state.node_mut(&replica).unwrap().status = NodeStatus::Running { since: w.now };
+    let r = routes(&w.spec, &w.state, &w.obs, w.now);
+    assert!(!r.readers.contains(&replica), "{:?}", r.readers);
+    w.now = w.now + Duration::from_millis(100);
+    w.observe();
+    let r = routes(&w.spec, &w.state, &w.obs, w.now);
+    assert!(r.readers.contains(&replica));
+}
