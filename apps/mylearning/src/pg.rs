@@ -27,6 +27,9 @@ use crate::store::{Attempt, Enrolment, StoreError};
 
 /// How long opening a connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long any one database call (connecting included) may take before the request gets a
+/// 503: a database in trouble must cost a quick error, not a hung request.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Arbitrary key of the advisory lock that serialises schema creation.
 const SCHEMA_LOCK: i64 = 0x006d_796c_6561_726e;
 
@@ -126,18 +129,23 @@ struct Endpoint {
 
 impl Endpoint {
     async fn client(&self) -> Result<Arc<Client>, StoreError> {
-        let mut slot = self.client.lock().await;
+        let mut slot = tokio::time::timeout(CALL_TIMEOUT, self.client.lock())
+            .await
+            .map_err(|_| self.timed_out())?;
         if let Some(c) = slot.as_ref()
             && !c.is_closed()
         {
             return Ok(Arc::clone(c));
         }
-        let (client, connection) = self.config.connect(NoTls).await.map_err(|e| {
-            StoreError(format!(
-                "cannot connect to the database {} endpoint {}: {e}",
-                self.name, self.address
-            ))
-        })?;
+        let (client, connection) = tokio::time::timeout(CALL_TIMEOUT, self.config.connect(NoTls))
+            .await
+            .map_err(|_| self.timed_out())?
+            .map_err(|e| {
+                StoreError(format!(
+                    "cannot connect to the database {} endpoint {}: {e}",
+                    self.name, self.address
+                ))
+            })?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 eprintln!("mylearning: database connection closed: {e}");
@@ -155,14 +163,29 @@ impl Endpoint {
         Fut: Future<Output = Result<T, tokio_postgres::Error>>,
     {
         let client = self.client().await?;
-        match f(Arc::clone(&client)).await {
+        let first = tokio::time::timeout(CALL_TIMEOUT, f(Arc::clone(&client)))
+            .await
+            .map_err(|_| self.timed_out())?;
+        match first {
             Ok(v) => Ok(v),
             Err(e) if e.is_closed() || client.is_closed() => {
                 let client = self.client().await?;
-                f(client).await.map_err(|e| self.error(e))
+                tokio::time::timeout(CALL_TIMEOUT, f(client))
+                    .await
+                    .map_err(|_| self.timed_out())?
+                    .map_err(|e| self.error(e))
             }
             Err(e) => Err(self.error(e)),
         }
+    }
+
+    fn timed_out(&self) -> StoreError {
+        StoreError(format!(
+            "the database {} endpoint {} did not answer within {} s",
+            self.name,
+            self.address,
+            CALL_TIMEOUT.as_secs()
+        ))
     }
 
     fn error(&self, e: tokio_postgres::Error) -> StoreError {
@@ -215,17 +238,22 @@ impl PgStore {
         if self.schema_ready.load(Ordering::Acquire) {
             return Ok(());
         }
-        let _one_at_a_time = self.schema_lock.lock().await;
+        let _one_at_a_time = tokio::time::timeout(CALL_TIMEOUT, self.schema_lock.lock())
+            .await
+            .map_err(|_| self.writer.timed_out())?;
         if self.schema_ready.load(Ordering::Acquire) {
             return Ok(());
         }
         let w = &self.writer;
-        let (mut client, connection) = w.config.connect(NoTls).await.map_err(|e| {
-            StoreError(format!(
-                "cannot connect to the database writer endpoint {}: {e}",
-                w.address
-            ))
-        })?;
+        let (mut client, connection) = tokio::time::timeout(CALL_TIMEOUT, w.config.connect(NoTls))
+            .await
+            .map_err(|_| w.timed_out())?
+            .map_err(|e| {
+                StoreError(format!(
+                    "cannot connect to the database writer endpoint {}: {e}",
+                    w.address
+                ))
+            })?;
         let conn = tokio::spawn(connection);
         let result = async {
             let tx = client.transaction().await?;
@@ -246,11 +274,11 @@ impl PgStore {
                 .await?;
             }
             tx.commit().await
-        }
-        .await;
+        };
+        let result = tokio::time::timeout(CALL_TIMEOUT, result).await;
         drop(client);
         let _ = conn.await;
-        result.map_err(|e| w.error(e))?;
+        result.map_err(|_| w.timed_out())?.map_err(|e| w.error(e))?;
         self.schema_ready.store(true, Ordering::Release);
         Ok(())
     }

@@ -319,3 +319,32 @@ async fn two_instances_share_one_database_and_sessions_survive_a_database_outage
     .await
     .unwrap();
 }
+
+/// A database endpoint that accepts connections and never answers (a hung server, a black-holed
+/// failover): data routes answer 503 within the call timeout instead of hanging, `/health` is
+/// unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_database_costs_a_quick_503_not_a_hung_request() {
+    timeout(Duration::from_secs(60), async {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        let held = tokio::spawn(async move {
+            let mut conns = Vec::new();
+            while let Ok((s, _)) = silent.accept().await {
+                conns.push(s); // keep them open, say nothing
+            }
+        });
+        let app = App::start_with(&[("UPDRAFT_DB_WRITER", addr.to_string())]).await;
+        assert_eq!(req(&app, "GET", "/health", "", "").await.status, 200);
+        let t0 = Instant::now();
+        let r = req(&app, "GET", "/api/courses", "", "").await;
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert!(r.body.contains("did not answer within 5 s"), "{}", r.body);
+        // Bounded by the call timeout (connect + schema + query), with room for a busy machine.
+        assert!(t0.elapsed() < Duration::from_secs(30));
+        app.sigterm_and_expect_clean_exit().await;
+        held.abort();
+    })
+    .await
+    .unwrap();
+}
