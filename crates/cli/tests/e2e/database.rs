@@ -103,6 +103,21 @@ fn failovers_lose_no_acknowledged_write_and_reads_survive_a_replica() {
     let wrong = psql_as(&writer, "wrong-password", "SELECT 1").unwrap_err();
     assert!(wrong.contains("password authentication failed"), "{wrong}");
 
+    // Databases are not changed live: apply refuses and changes nothing.
+    let changed = stack.dir.0.join("changed.tf");
+    std::fs::write(
+        &changed,
+        db_config(90, port, db_port).replace("correct-horse", "another-horse"),
+    )
+    .unwrap();
+    let out = stack.cli(&["apply", changed.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("databases are not changed on a running stack"),
+        "{}",
+        text(&out)
+    );
+
     // Two SIGKILL failovers under write load: nothing acknowledged is lost.
     let started = Instant::now();
     let out = stack.cli(&["db", "drill", "--failovers", "2"]);

@@ -31,6 +31,23 @@ impl Controller {
         let plan = config::plan(&self.stack, &desired);
         let now = self.clock.now();
 
+        // Databases are not changed live (yet): refuse rather than half-apply.
+        if let Some(c) = plan.changes.iter().find(|c| {
+            matches!(
+                c.address.kind.as_str(),
+                "aws_db_instance" | "aws_db_subnet_group"
+            )
+        }) {
+            return Err(ApplyRefused {
+                message: format!(
+                    "{} changes, and databases are not changed on a running stack yet: \
+                     run `updraft down` then `updraft up` (the data is kept); nothing was applied",
+                    c.address
+                ),
+                location: sources.get(&c.address, None).cloned(),
+            });
+        }
+
         // Work out the next groups without touching the current ones: if the data plane
         // refuses the new snapshot, nothing must have changed.
         let mut next = std::collections::BTreeMap::new();
