@@ -127,9 +127,16 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse_from(terraform_style_args(std::env::args_os()));
+    // Two workers by default; `TOKIO_WORKER_THREADS` overrides it (bench/alb.sh runs the
+    // balancer on one core with one worker, like nginx's and HAProxy's single worker).
+    let workers = std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(2);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .worker_threads(2)
+        .worker_threads(workers)
         .build()
     {
         Ok(rt) => rt,

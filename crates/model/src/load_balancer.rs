@@ -53,8 +53,9 @@ pub struct LoadBalancer {
 }
 
 /// Where ALB writes access logs. Locally the S3 bucket is a directory: `bucket` is taken as a
-/// path (relative to the state directory unless absolute), and the log file goes to
-/// `<bucket>/<prefix>/AWSLogs/…` as on S3, one line per request in ALB's format.
+/// path (absolute, or relative to the directory `updraft up` runs in), and the log file goes
+/// to `<bucket>/<prefix>/AWSLogs/<account>/elasticloadbalancing/<region>/<name>.log`, one line
+/// per request in ALB's format.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessLogs {
     pub bucket: String,

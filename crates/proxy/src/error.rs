@@ -50,6 +50,16 @@ pub enum ApplyError {
         resource: String,
         protocol: Protocol,
     },
+    /// An access log file cannot be opened.
+    #[error(
+        "cannot write the access log {}: {source}; fix the access_logs bucket (a directory) or its permissions",
+        path.display()
+    )]
+    AccessLog {
+        path: std::path::PathBuf,
+        #[source]
+        source: io::Error,
+    },
     /// Two items of the same kind share a key (or two listeners the same fixed address).
     #[error("{kind} `{key}` appears twice in the snapshot; keys must be unique")]
     Duplicate { kind: &'static str, key: String },

@@ -17,6 +17,7 @@
 //! What this crate is not (yet): TLS and L4 (NLB). It reads no clock except tokio's, and decides
 //! nothing about instances: draining and registration come in the snapshot.
 
+mod access_log;
 mod balance;
 mod clock;
 mod counters;

@@ -18,6 +18,7 @@ use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use tokio::task::JoinHandle;
 
+use crate::access_log::AccessLog;
 use crate::counters::GroupCounters;
 use crate::fault::{Effect, FaultTable};
 use crate::health::checker::{self, HealthTask, Probe};
@@ -115,6 +116,8 @@ struct Inner {
 struct Control {
     listeners: HashMap<String, RunningListener>,
     targets: HashMap<(String, String), TargetSlot>,
+    /// Open access logs, by path; kept while some listener logs there.
+    access_logs: HashMap<std::path::PathBuf, Arc<AccessLog>>,
     /// Listeners stopped by `apply` whose connections are still finishing.
     stopping: Vec<JoinHandle<()>>,
 }
@@ -183,6 +186,31 @@ impl DataPlane {
                 fresh.push((l.key.clone(), listener::bind(&l.key, l.bind)?));
             }
         }
+        // Access logs: open new ones now, so that a path that cannot be written fails the
+        // apply before anything changed.
+        let mut access_logs = HashMap::new();
+        for path in snapshot
+            .listeners
+            .iter()
+            .filter_map(|l| l.access_log.as_ref())
+        {
+            if access_logs.contains_key(path) {
+                continue;
+            }
+            let log = match control.access_logs.get(path) {
+                Some(log) => Arc::clone(log),
+                None => {
+                    Arc::new(
+                        AccessLog::open(path).map_err(|source| ApplyError::AccessLog {
+                            path: path.clone(),
+                            source,
+                        })?,
+                    )
+                }
+            };
+            access_logs.insert(path.clone(), log);
+        }
+        control.access_logs = access_logs;
         // Nothing below can fail.
 
         // 2. Carry runtime state over, create it for new targets, start and stop checks.
@@ -250,6 +278,11 @@ impl DataPlane {
         let routing = routing::compile(
             &snapshot,
             &self.inner.shared.options.stickiness_key,
+            |l| {
+                l.access_log
+                    .as_ref()
+                    .and_then(|p| control.access_logs.get(p).cloned())
+            },
             |group, id| {
                 let slot = &control.targets[&(group.to_owned(), id.to_owned())];
                 Arc::clone(&slot.runtime)

@@ -22,6 +22,7 @@ use model::{
 };
 
 use crate::TargetHealthReport;
+use crate::access_log::AccessLog;
 use crate::balance;
 use crate::rules::{RequestFacts, RuleSet};
 use crate::snapshot::{ListenerConfig, Snapshot};
@@ -50,17 +51,21 @@ pub(crate) struct ListenerRoute {
     /// The load balancer's idle timeout.
     pub(crate) idle_timeout: Duration,
     pub(crate) rules: RuleSet,
-    /// The action of each rule, in the order given to `RuleSet::compile`.
-    pub(crate) actions: Vec<RouteAction>,
+    /// The action and priority of each rule, in the order given to `RuleSet::compile`.
+    pub(crate) actions: Vec<(RouteAction, u32)>,
     pub(crate) default_action: RouteAction,
+    /// `LoadBalancer` dimension (`app/<name>/<id>`), for access logs.
+    pub(crate) load_balancer: String,
+    pub(crate) access_log: Option<Arc<AccessLog>>,
 }
 
 impl ListenerRoute {
-    /// The action for a request: the first matching rule's, else the default.
-    pub(crate) fn action(&self, facts: &RequestFacts<'_>) -> &RouteAction {
+    /// The action for a request, and the matched rule's priority: the first matching rule's,
+    /// else the default action (priority 0, as ALB logs it).
+    pub(crate) fn action(&self, facts: &RequestFacts<'_>) -> (&RouteAction, u32) {
         match self.rules.first_match(facts) {
-            Some(i) => &self.actions[i],
-            None => &self.default_action,
+            Some(i) => (&self.actions[i].0, self.actions[i].1),
+            None => (&self.default_action, 0),
         }
     }
 }
@@ -147,6 +152,7 @@ impl Forward {
 pub(crate) struct GroupRoute {
     /// The target group's key.
     pub(crate) key: String,
+    pub(crate) arn: Arc<str>,
     /// Registered, non-draining targets.
     targets: Vec<Arc<TargetRuntime>>,
     /// With checks disabled every target counts as healthy (ALB reports them `unavailable` and
@@ -360,6 +366,7 @@ fn reported_health(activity: Activity, runtime: &TargetRuntime) -> TargetHealth 
 pub(crate) fn compile(
     snapshot: &Snapshot,
     key: &StickinessKey,
+    access_log: impl Fn(&ListenerConfig) -> Option<Arc<AccessLog>>,
     runtime: impl Fn(&str, &str) -> Arc<TargetRuntime>,
     local_addr: impl Fn(&ListenerConfig) -> SocketAddr,
 ) -> Routing {
@@ -399,6 +406,7 @@ pub(crate) fn compile(
         });
         let route = GroupRoute {
             key: group_key.to_owned(),
+            arn: Arc::from(spec.arn.as_str()),
             targets: candidates,
             checks_enabled,
             algorithm: spec.algorithm,
@@ -421,8 +429,14 @@ pub(crate) fn compile(
             scheme,
             idle_timeout: l.idle_timeout,
             rules: RuleSet::compile(&l.rules),
-            actions: l.rules.iter().map(|r| action(&r.action)).collect(),
+            actions: l
+                .rules
+                .iter()
+                .map(|r| (action(&r.action), r.priority))
+                .collect(),
             default_action: action(&l.default_action),
+            load_balancer: l.load_balancer_arn_suffix.clone(),
+            access_log: access_log(l),
         };
         listeners.insert(l.key.clone(), route);
         listener_addrs.push((l.key.clone(), local_addr(l)));
@@ -521,7 +535,13 @@ mod tests {
             }
         }
         let key = StickinessKey::new([3; 32]);
-        let routing = compile(snapshot, &key, |_, id| Arc::clone(&rts[id]), |l| l.bind);
+        let routing = compile(
+            snapshot,
+            &key,
+            |_| None,
+            |_, id| Arc::clone(&rts[id]),
+            |l| l.bind,
+        );
         (routing, rts)
     }
 
@@ -673,7 +693,13 @@ mod stickiness_tests {
                     });
                 }
             }
-            compile(s, &self.key, |_, id| Arc::clone(&self.rts[id]), |l| l.bind)
+            compile(
+                s,
+                &self.key,
+                |_| None,
+                |_, id| Arc::clone(&self.rts[id]),
+                |l| l.bind,
+            )
         }
     }
 

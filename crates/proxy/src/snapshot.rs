@@ -41,6 +41,8 @@ pub struct ListenerConfig {
     /// The load balancer's `idle_timeout`: a client connection idle this long is closed, and a
     /// target silent this long gets the request answered with 504.
     pub idle_timeout: Duration,
+    /// Where to append access log lines (ALB format), if the load balancer logs.
+    pub access_log: Option<std::path::PathBuf>,
 }
 
 impl ListenerConfig {
@@ -223,6 +225,7 @@ pub(crate) mod fixtures {
             },
             rules: Vec::new(),
             idle_timeout: Duration::from_secs(60),
+            access_log: None,
         }
     }
 }

@@ -47,6 +47,10 @@ pub fn snapshot_with(
                 .load_balancers
                 .get(&l.load_balancer)
                 .map_or(Duration::from_secs(60), |lb| lb.idle_timeout),
+            access_log: stack
+                .load_balancers
+                .get(&l.load_balancer)
+                .and_then(|lb| access_log_path(lb, &stack.region)),
         })
         .collect();
     let target_groups = stack
@@ -96,4 +100,28 @@ pub fn snapshot_with(
         target_groups,
         faults: vec![],
     }
+}
+
+/// Where a load balancer's access log goes when `access_logs { enabled = true }`: the S3
+/// bucket is a local directory (absolute, or relative to the directory `updraft up` runs in),
+/// laid out like ALB's S3 keys: `<bucket>/<prefix>/AWSLogs/<account>/elasticloadbalancing/
+/// <region>/<load balancer name>.log`.
+pub fn access_log_path(lb: &model::LoadBalancer, region: &str) -> Option<std::path::PathBuf> {
+    let logs = lb.access_logs.as_ref()?;
+    let account = lb
+        .arn
+        .split(':')
+        .nth(4)
+        .filter(|a| !a.is_empty())
+        .unwrap_or("000000000000");
+    let mut path = std::path::PathBuf::from(&logs.bucket);
+    if !logs.prefix.is_empty() {
+        path.push(&logs.prefix);
+    }
+    path.push("AWSLogs");
+    path.push(account);
+    path.push("elasticloadbalancing");
+    path.push(region);
+    path.push(format!("{}.log", lb.name));
+    Some(path)
 }

@@ -25,6 +25,7 @@ use model::ProtocolVersion;
 use super::head::{UpstreamError, UpstreamHead};
 use super::headers::remove_hop_by_hop;
 use super::{ProxyBody, actions, desync, trace};
+use crate::access_log::{self, AccessLog};
 use crate::counters::Outcome;
 use crate::fault::Effect;
 use crate::metrics::ListenerCounters;
@@ -58,13 +59,29 @@ pub(crate) async fn serve(
     }
     let now = clock::now_ms();
     // Phases 1 and 2: route (listener → rules → action) and pick a target, on one snapshot.
-    let plan = match decide(&shared, &conn, &req, now) {
+    let (decision, log) = decide(&shared, &conn, &req, now);
+    let id = trace::new_id(shared.options.epoch_unix_secs + now / 1000, rand::random());
+    let trace_id = trace::header_value(req.headers().get(trace::X_AMZN_TRACE_ID), &id);
+    let pending = log.map(|ctx| LogPending::new(ctx, &req, &conn, &shared, &trace_id));
+    let plan = match decision {
         Decision::Respond(response, kind) => {
             let c = &conn.counters;
-            match kind {
-                Generated::FixedResponse => ListenerCounters::add(&c.fixed_responses, 1),
-                Generated::Redirect => ListenerCounters::add(&c.redirects, 1),
-                Generated::Error => c.elb(response.status().as_u16()),
+            let action = match kind {
+                Generated::FixedResponse => {
+                    ListenerCounters::add(&c.fixed_responses, 1);
+                    "fixed-response"
+                }
+                Generated::Redirect => {
+                    ListenerCounters::add(&c.redirects, 1);
+                    "redirect"
+                }
+                Generated::Error => {
+                    c.elb(response.status().as_u16());
+                    "forward"
+                }
+            };
+            if let Some(p) = pending {
+                p.write(&shared, &response, action, None, None);
             }
             return Ok(response);
         }
@@ -72,17 +89,135 @@ pub(crate) async fn serve(
     };
     // Phase 3: forward.
     let (parts, body) = req.into_parts();
-    let id = trace::new_id(shared.options.epoch_unix_secs + now / 1000, rand::random());
-    let trace_id = trace::header_value(parts.headers.get(trace::X_AMZN_TRACE_ID), &id);
     let (head, client_upgrade) = UpstreamHead::new(parts, &conn, plan.scheme, trace_id);
+    let sent_at = pending.as_ref().map(|_| tokio::time::Instant::now());
     let outcome = forward(&shared, &plan, head, body, now).await;
+    let target_time = sent_at.map(|t| t.elapsed());
     // Phase 4: respond.
     let (response, counted) = respond(outcome, plan.stick, plan.group_cookie, client_upgrade);
     if let Outcome::Elb(code) = counted {
         conn.counters.elb(code);
     }
     shared.counters(&plan.group.key).count(counted);
+    if let Some(p) = pending {
+        let target_status =
+            matches!(counted, Outcome::Target(_)).then(|| response.status().as_u16());
+        p.write(
+            &shared,
+            &response,
+            "forward",
+            Some((&plan.group, plan.target.addr, target_status)),
+            target_time,
+        );
+    }
     Ok(response)
+}
+
+/// What an access log entry needs from the request, taken before the request moves on.
+struct LogPending {
+    ctx: LogCtx,
+    method: String,
+    url: String,
+    version: &'static str,
+    user_agent: String,
+    domain: String,
+    received: u64,
+    client: SocketAddr,
+    trace_id: String,
+    created_micros: u64,
+}
+
+impl LogPending {
+    fn new(
+        ctx: LogCtx,
+        req: &Request<Incoming>,
+        conn: &ConnInfo,
+        shared: &Shared,
+        trace_id: &HeaderValue,
+    ) -> Self {
+        let host = host_of(req).unwrap_or("-").to_owned();
+        let path = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
+        let header = |name| {
+            req.headers()
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+                .unwrap_or("-")
+                .to_owned()
+        };
+        LogPending {
+            method: req.method().as_str().to_owned(),
+            url: format!("{}://{host}{path}", ctx.scheme),
+            version: match req.version() {
+                http::Version::HTTP_2 => "HTTP/2.0",
+                http::Version::HTTP_10 => "HTTP/1.0",
+                _ => "HTTP/1.1",
+            },
+            user_agent: header(header::USER_AGENT),
+            domain: host,
+            received: req.body().size_hint().exact().unwrap_or(0),
+            client: conn.client,
+            trace_id: trace_id.to_str().unwrap_or("-").to_owned(),
+            created_micros: unix_micros(shared),
+            ctx,
+        }
+    }
+
+    fn write(
+        self,
+        shared: &Shared,
+        response: &Response<ProxyBody>,
+        actions: &str,
+        target: Option<(&Arc<GroupRoute>, SocketAddr, Option<u16>)>,
+        target_time: Option<Duration>,
+    ) {
+        let redirect = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok());
+        let entry = access_log::Entry {
+            load_balancer: &self.ctx.load_balancer,
+            client: Some(self.client),
+            target: target.map(|t| t.1),
+            target_processing: target_time
+                .filter(|_| target.is_some_and(|t| t.2.is_some()))
+                .map(|d| d.as_secs_f64()),
+            elb_status: response.status().as_u16(),
+            target_status: target.and_then(|t| t.2),
+            received_bytes: self.received,
+            sent_bytes: response.body().size_hint().exact().unwrap_or(0),
+            method: &self.method,
+            url: self.url.clone(),
+            version: self.version,
+            user_agent: &self.user_agent,
+            target_group_arn: target.map(|t| &*t.0.arn),
+            trace_id: &self.trace_id,
+            domain: &self.domain,
+            rule_priority: self.ctx.priority,
+            request_creation_micros: self.created_micros,
+            actions,
+            redirect_url: redirect,
+            error_reason: None,
+        };
+        self.ctx.log.write(&entry, unix_micros(shared));
+    }
+}
+
+/// Wall-clock microseconds: the data plane's start (given by the control plane) plus the
+/// monotonic time since.
+fn unix_micros(shared: &Shared) -> u64 {
+    shared.options.epoch_unix_secs * 1_000_000 + clock::now_ms() * 1000
+}
+
+/// Where and how a listener logs requests.
+struct LogCtx {
+    log: Arc<AccessLog>,
+    load_balancer: String,
+    priority: u32,
+    scheme: &'static str,
 }
 
 /// What routing decided for a request.
@@ -109,11 +244,19 @@ struct Plan {
     idle_timeout: Duration,
 }
 
-fn decide(shared: &Shared, conn: &ConnInfo, req: &Request<Incoming>, now: u64) -> Decision {
+fn decide(
+    shared: &Shared,
+    conn: &ConnInfo,
+    req: &Request<Incoming>,
+    now: u64,
+) -> (Decision, Option<LogCtx>) {
     let routing = shared.routing.load();
     // A listener being removed still finishes its connections; their new requests get a 503.
     let Some(listener) = routing.listeners.get(&conn.listener) else {
-        return Decision::Respond(error::service_unavailable(), Generated::Error);
+        return (
+            Decision::Respond(error::service_unavailable(), Generated::Error),
+            None,
+        );
     };
     let facts = RequestFacts {
         method: req.method().as_str(),
@@ -123,7 +266,14 @@ fn decide(shared: &Shared, conn: &ConnInfo, req: &Request<Incoming>, now: u64) -
         headers: req.headers(),
         source: conn.client.ip(),
     };
-    match listener.action(&facts) {
+    let (action, priority) = listener.action(&facts);
+    let log = listener.access_log.as_ref().map(|log| LogCtx {
+        log: Arc::clone(log),
+        load_balancer: listener.load_balancer.clone(),
+        priority,
+        scheme: listener.scheme,
+    });
+    let decision = match action {
         RouteAction::FixedResponse(f) => {
             Decision::Respond(actions::fixed_response(f), Generated::FixedResponse)
         }
@@ -133,11 +283,17 @@ fn decide(shared: &Shared, conn: &ConnInfo, req: &Request<Incoming>, now: u64) -
         ),
         RouteAction::Forward(fwd) => {
             let Some(choice) = fwd.pick_group(req.headers()) else {
-                return Decision::Respond(error::service_unavailable(), Generated::Error);
+                return (
+                    Decision::Respond(error::service_unavailable(), Generated::Error),
+                    log,
+                );
             };
             let Some(target) = choice.group.pick(req.headers(), None, now) else {
                 shared.counters(&choice.group.key).count(Outcome::Elb(503));
-                return Decision::Respond(error::service_unavailable(), Generated::Error);
+                return (
+                    Decision::Respond(error::service_unavailable(), Generated::Error),
+                    log,
+                );
             };
             Decision::Forward(Plan {
                 group: Arc::clone(choice.group),
@@ -148,7 +304,8 @@ fn decide(shared: &Shared, conn: &ConnInfo, req: &Request<Incoming>, now: u64) -
                 idle_timeout: listener.idle_timeout,
             })
         }
-    }
+    };
+    (decision, log)
 }
 
 /// The `Host` header, or the HTTP/2 `:authority`.

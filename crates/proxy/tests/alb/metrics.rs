@@ -121,3 +121,48 @@ async fn datums_count_requests_errors_and_latency_with_alb_names() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_logs_are_written_in_albs_format_when_enabled() {
+    bounded(async {
+        let a = Backend::start("a").await;
+        let dir = std::env::temp_dir().join(format!("updraft-access-{}", std::process::id()));
+        let path = dir.join("AWSLogs/000000000000/elasticloadbalancing/us-east-1/web.log");
+        let mut s = single(&[&a], health_check(100));
+        s.listeners[0].access_log = Some(path.clone());
+        let (plane, lb) = start(s).await;
+        eventually("healthy", || all_healthy(&plane)).await;
+        let c = client();
+        get(&c, lb, "/hello?x=1").await;
+        let mut text = String::new();
+        for _ in 0..100 {
+            text = std::fs::read_to_string(&path).unwrap_or_default();
+            if !text.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let line = text.lines().next().expect("a log line");
+        let fields: Vec<&str> = line.split(' ').collect();
+        assert_eq!(fields[0], "http", "{line}");
+        assert!(
+            fields[1].ends_with('Z') && fields[1].contains('T'),
+            "{line}"
+        );
+        assert_eq!(fields[2], "app/web/0");
+        assert_eq!(fields[4], a.addr.to_string());
+        assert_eq!((fields[8], fields[9]), ("200", "200"), "{line}");
+        assert!(
+            line.contains(&format!("\"GET http://{lb}/hello?x=1 HTTP/1.1\"")),
+            "{line}"
+        );
+        assert!(line.contains("\"Root=1-"), "{line}");
+        assert!(
+            line.contains(" 0 ") && line.contains("\"forward\""),
+            "{line}"
+        );
+        plane.shutdown(Duration::from_secs(1)).await;
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+    .await;
+}

@@ -286,6 +286,7 @@ pub fn listener(key: &str, bind: SocketAddr, target_group: &str) -> ListenerConf
         },
         rules: Vec::new(),
         idle_timeout: Duration::from_secs(60),
+        access_log: None,
     }
 }
 
