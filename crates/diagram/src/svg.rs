@@ -419,13 +419,17 @@ fn node_shape(s: &mut String, node: &Node, x: i64, y: i64, w: i64) {
     } else {
         "Database"
     };
+    let title = fit(
+        &format!("{kind} {} · {}", node.cluster, node.role),
+        w - 24,
+        6.6,
+    );
     let _ = writeln!(
         s,
-        r#"<text x="{}" y="{}" font-size="12" font-weight="bold" fill="{INK}">{kind} {} · {}</text>"#,
+        r#"<text x="{}" y="{}" font-size="12" font-weight="bold" fill="{INK}">{}</text>"#,
         x + 12,
         y + 32,
-        esc(&node.cluster),
-        esc(&node.role)
+        esc(&title)
     );
     let _ = writeln!(
         s,
@@ -435,6 +439,18 @@ fn node_shape(s: &mut String, node: &Node, x: i64, y: i64, w: i64) {
         esc(&node.id),
         esc(&node.state)
     );
+}
+
+/// `text` cut to what fits in `width` units at about `per_char` units a character, with an
+/// ellipsis when cut (the layout is fixed; long names must not spill out of their boxes).
+fn fit(text: &str, width: i64, per_char: f64) -> String {
+    let max = ((width as f64 / per_char) as usize).max(4);
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
 }
 
 fn edge(s: &mut String, x1: i64, y1: i64, x2: i64, y2: i64, opacity: f32) {
@@ -535,6 +551,14 @@ mod tests {
         assert!(s.contains("a&lt;b&gt;&amp;&quot;c&quot;"));
         assert_eq!(thousands(1234567), "1,234,567");
         assert_eq!(thousands(12), "12");
+    }
+
+    #[test]
+    fn long_labels_are_cut_to_fit_their_box() {
+        assert_eq!(fit("short", 250, 6.6), "short");
+        let long = "Database mylearning-db · replica (synchronous standby candidate)";
+        let cut = fit(long, 226, 6.6);
+        assert!(cut.ends_with('…') && cut.chars().count() == 34, "{cut}");
     }
 
     #[test]
