@@ -22,9 +22,7 @@ fn capacity_series(s: &Summary) -> Vec<Series> {
             dashed: false,
             step: true,
             right: true,
-            points: s
-                .timeline
-                .iter()
+            points: plotted(s)
                 .map(|p| (p.t as f64, p.in_service.map(f64::from)))
                 .collect(),
         },
@@ -34,13 +32,20 @@ fn capacity_series(s: &Summary) -> Vec<Series> {
             dashed: true,
             step: true,
             right: true,
-            points: s
-                .timeline
-                .iter()
+            points: plotted(s)
                 .map(|p| (p.t as f64, p.desired.map(f64::from)))
                 .collect(),
         },
     ]
+}
+
+/// The seconds inside the plotted window.
+fn plotted(s: &Summary) -> impl Iterator<Item = &super::Point> {
+    let planned = s.planned_duration_s;
+    let stopped = s.stopped_early;
+    s.timeline
+        .iter()
+        .filter(move |p| stopped || planned <= 0.0 || (p.t as f64) < planned)
 }
 
 fn markers(s: &Summary) -> Vec<Marker> {
@@ -74,13 +79,18 @@ fn series(
         dashed: false,
         step: false,
         right: false,
-        points: s.timeline.iter().map(|p| (p.t as f64, f(p))).collect(),
+        points: plotted(s).map(|p| (p.t as f64, f(p))).collect(),
     }
 }
 
 /// Renders the report.
 pub fn render(s: &Summary) -> String {
-    let x_max = (s.timeline.len() as f64).max(s.planned_duration_s);
+    // Plot the planned window; the seconds after it only hold stragglers finishing.
+    let x_max = if s.planned_duration_s > 0.0 && !s.stopped_early {
+        s.planned_duration_s
+    } else {
+        s.timeline.len() as f64
+    };
     let overlay = capacity_series(s);
     let y2 = (!overlay.is_empty()).then(|| "instances in service".to_owned());
     let with_overlay = |mut v: Vec<Series>| {

@@ -5,10 +5,10 @@
 use std::fmt::Write;
 
 const W: f64 = 960.0;
-const H: f64 = 280.0;
+const H: f64 = 290.0;
 const LEFT: f64 = 64.0;
 const RIGHT: f64 = 64.0;
-const TOP: f64 = 34.0;
+const TOP: f64 = 44.0;
 const BOTTOM: f64 = 36.0;
 
 pub(super) struct Series {
@@ -89,7 +89,8 @@ pub(super) fn render(chart: &Chart) -> String {
     };
     let (y_top, y_ticks) = ticks(max_of(false));
     let (y2_top, y2_ticks) = ticks(max_of(true).max(1.0));
-    let (x_top, x_ticks) = ticks(chart.x_max.max(1.0));
+    let x_top = chart.x_max.max(1.0);
+    let x_ticks: Vec<f64> = ticks(x_top).1.into_iter().filter(|t| *t <= x_top).collect();
     let x = |t: f64| LEFT + t / x_top * plot_w;
     let y = |v: f64, right: bool| {
         let top = if right { y2_top } else { y_top };
@@ -194,7 +195,7 @@ pub(super) fn render(chart: &Chart) -> String {
         }
     }
     // Legend.
-    let mut lx = LEFT + 220.0;
+    let mut lx = LEFT;
     for s in &chart.series {
         let dash = if s.dashed {
             r#" stroke-dasharray="6 4""#
@@ -203,7 +204,7 @@ pub(super) fn render(chart: &Chart) -> String {
         };
         let _ = write!(
             out,
-            r##"<line x1="{lx:.1}" x2="{:.1}" y1="12" y2="12" stroke="{}" stroke-width="2"{dash}/><text x="{:.1}" y="16" fill="#333">{}</text>"##,
+            r##"<line x1="{lx:.1}" x2="{:.1}" y1="28" y2="28" stroke="{}" stroke-width="2"{dash}/><text x="{:.1}" y="32" fill="#333">{}</text>"##,
             lx + 18.0,
             s.color,
             lx + 22.0,
