@@ -32,6 +32,7 @@ pub(crate) const SIMULATED: &[&str] = &[
     "aws_autoscaling_group",
     "aws_db_subnet_group",
     "aws_db_instance",
+    "aws_autoscaling_lifecycle_hook",
 ];
 
 const NETWORK: &str = "AWS networking: locally every subnet lives on loopback";

@@ -86,6 +86,7 @@ fn resource_type(field: &str) -> &str {
         "auto_scaling_groups" => "aws_autoscaling_group",
         "db_subnet_groups" => "aws_db_subnet_group",
         "db_instances" => "aws_db_instance",
+        "lifecycle_hooks" => "aws_autoscaling_lifecycle_hook",
         other => other,
     }
 }

@@ -286,6 +286,61 @@ static ASG_LAUNCH_TEMPLATE: Schema = schema(&["id", "name", "version"], &[]);
 
 static ASG_TAG: Schema = schema(&["key", "value", "propagate_at_launch"], &[]);
 
+const HOOK_ATTRS: &[&str] = &[
+    "name",
+    "lifecycle_transition",
+    "default_result",
+    "heartbeat_timeout",
+    "notification_metadata",
+    "notification_target_arn",
+    "role_arn",
+];
+
+static ASG_INITIAL_LIFECYCLE_HOOK: Schema = schema(HOOK_ATTRS, &[]);
+
+static LIFECYCLE_HOOK: Schema = schema(
+    &[
+        "name",
+        "autoscaling_group_name",
+        "lifecycle_transition",
+        "default_result",
+        "heartbeat_timeout",
+        "notification_metadata",
+        "notification_target_arn",
+        "role_arn",
+    ],
+    &[],
+);
+
+static WARM_POOL_REUSE: Schema = schema(&["reuse_on_scale_in"], &[]);
+
+static ASG_WARM_POOL: Schema = schema(
+    &["pool_state", "min_size", "max_group_prepared_capacity"],
+    &[("instance_reuse_policy", &WARM_POOL_REUSE)],
+);
+
+static REFRESH_ALARMS: Schema = schema(&["alarms"], &[]);
+
+static REFRESH_PREFERENCES: Schema = schema(
+    &[
+        "checkpoint_delay",
+        "checkpoint_percentages",
+        "instance_warmup",
+        "min_healthy_percentage",
+        "max_healthy_percentage",
+        "skip_matching",
+        "auto_rollback",
+        "scale_in_protected_instances",
+        "standby_instances",
+    ],
+    &[("alarm_specification", &REFRESH_ALARMS)],
+);
+
+static ASG_INSTANCE_REFRESH: Schema = schema(
+    &["strategy", "triggers"],
+    &[("preferences", &REFRESH_PREFERENCES)],
+);
+
 static AUTOSCALING_GROUP: Schema = schema(
     &[
         "name",
@@ -325,9 +380,9 @@ static AUTOSCALING_GROUP: Schema = schema(
         ("tag", &ASG_TAG),
         ("timeouts", &TIMEOUTS),
         ("mixed_instances_policy", &OPEN),
-        ("initial_lifecycle_hook", &OPEN),
-        ("instance_refresh", &OPEN),
-        ("warm_pool", &OPEN),
+        ("initial_lifecycle_hook", &ASG_INITIAL_LIFECYCLE_HOOK),
+        ("instance_refresh", &ASG_INSTANCE_REFRESH),
+        ("warm_pool", &ASG_WARM_POOL),
         ("instance_maintenance_policy", &OPEN),
         ("traffic_source", &OPEN),
     ],
@@ -430,6 +485,7 @@ pub(crate) fn resource(kind: &str) -> Option<&'static Schema> {
         "aws_autoscaling_group" => &AUTOSCALING_GROUP,
         "aws_db_subnet_group" => &DB_SUBNET_GROUP,
         "aws_db_instance" => &DB_INSTANCE,
+        "aws_autoscaling_lifecycle_hook" => &LIFECYCLE_HOOK,
         _ => return None,
     })
 }

@@ -57,24 +57,99 @@ pub enum HealthCheckType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TerminationPolicy {
     Default,
+    /// Re-aligns a mixed instances group with its allocation strategy; groups here have one
+    /// instance type and no Spot, so it keeps every candidate (as on AWS for such groups).
+    AllocationStrategy,
     OldestInstance,
     NewestInstance,
     OldestLaunchTemplate,
+    /// Instances launched from a launch configuration first; there are none here (launch
+    /// configurations are not supported), so it keeps every candidate.
+    OldestLaunchConfiguration,
     ClosestToNextInstanceHour,
 }
 
 impl TerminationPolicy {
+    pub const NAMES: [&'static str; 7] = [
+        "Default",
+        "AllocationStrategy",
+        "OldestInstance",
+        "NewestInstance",
+        "OldestLaunchTemplate",
+        "OldestLaunchConfiguration",
+        "ClosestToNextInstanceHour",
+    ];
+
     pub fn parse(s: &str) -> Option<TerminationPolicy> {
         Some(match s {
             "Default" => TerminationPolicy::Default,
+            "AllocationStrategy" => TerminationPolicy::AllocationStrategy,
             "OldestInstance" => TerminationPolicy::OldestInstance,
             "NewestInstance" => TerminationPolicy::NewestInstance,
             "OldestLaunchTemplate" => TerminationPolicy::OldestLaunchTemplate,
+            "OldestLaunchConfiguration" => TerminationPolicy::OldestLaunchConfiguration,
             "ClosestToNextInstanceHour" => TerminationPolicy::ClosestToNextInstanceHour,
             _ => return None,
         })
     }
 }
+
+/// The processes of a group that `suspended_processes` can suspend (AWS's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ScalingProcess {
+    /// No instance is launched (scale-out, replacement, warm pool fill).
+    Launch,
+    /// No instance is terminated for scale-in, rebalancing, lifetime or refresh.
+    Terminate,
+    /// Instances are not marked unhealthy by ELB health checks.
+    HealthCheck,
+    /// Unhealthy instances are marked but not replaced.
+    ReplaceUnhealthy,
+    /// Zones are not rebalanced.
+    AZRebalance,
+    /// Alarms do not run scaling policies.
+    AlarmNotification,
+    /// Scheduled actions do not run.
+    ScheduledActions,
+    /// New InService instances are not registered with target groups.
+    AddToLoadBalancer,
+    /// Instance refreshes pause.
+    InstanceRefresh,
+}
+
+impl ScalingProcess {
+    pub const NAMES: [&'static str; 9] = [
+        "Launch",
+        "Terminate",
+        "HealthCheck",
+        "ReplaceUnhealthy",
+        "AZRebalance",
+        "AlarmNotification",
+        "ScheduledActions",
+        "AddToLoadBalancer",
+        "InstanceRefresh",
+    ];
+
+    pub fn parse(s: &str) -> Option<ScalingProcess> {
+        Some(match s {
+            "Launch" => ScalingProcess::Launch,
+            "Terminate" => ScalingProcess::Terminate,
+            "HealthCheck" => ScalingProcess::HealthCheck,
+            "ReplaceUnhealthy" => ScalingProcess::ReplaceUnhealthy,
+            "AZRebalance" => ScalingProcess::AZRebalance,
+            "AlarmNotification" => ScalingProcess::AlarmNotification,
+            "ScheduledActions" => ScalingProcess::ScheduledActions,
+            "AddToLoadBalancer" => ScalingProcess::AddToLoadBalancer,
+            "InstanceRefresh" => ScalingProcess::InstanceRefresh,
+            _ => return None,
+        })
+    }
+}
+
+/// AWS's bounds for `max_instance_lifetime` when it is not 0: one day to one year.
+pub const MAX_INSTANCE_LIFETIME_RANGE: (u64, u64) = (86_400, 31_536_000);
+/// AWS's upper bound for `default_instance_warmup`.
+pub const MAX_DEFAULT_INSTANCE_WARMUP: Duration = Duration::from_secs(3600);
 
 /// `aws_autoscaling_group`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,14 +174,36 @@ pub struct AutoScalingGroup {
     /// `default_instance_warmup`, off unless set.
     pub default_instance_warmup: Option<Duration>,
     pub termination_policies: Vec<TerminationPolicy>,
-    /// `protect_from_scale_in`.
+    /// `protect_from_scale_in`: new instances are protected from scale-in.
     pub protect_from_scale_in: bool,
+    /// `max_instance_lifetime` (0 or unset = no limit); instances older than this are
+    /// replaced.
+    #[serde(default)]
+    pub max_instance_lifetime: Option<Duration>,
+    /// `suspended_processes`.
+    #[serde(default)]
+    pub suspended_processes: Vec<ScalingProcess>,
+    /// `initial_lifecycle_hook` blocks (hooks from `aws_autoscaling_lifecycle_hook` resources
+    /// are in [`crate::Stack::lifecycle_hooks`]; [`crate::Stack::lifecycle_hooks_of`] merges).
+    #[serde(default)]
+    pub initial_lifecycle_hooks: Vec<crate::LifecycleHook>,
+    /// `warm_pool`.
+    #[serde(default)]
+    pub warm_pool: Option<crate::WarmPool>,
+    /// `instance_refresh`.
+    #[serde(default)]
+    pub instance_refresh: Option<crate::InstanceRefreshSpec>,
 }
 
 impl AutoScalingGroup {
     /// Capacity the group holds when nothing else has set it.
     pub fn initial_desired(&self) -> u32 {
         self.desired_capacity.unwrap_or(self.min_size)
+    }
+
+    /// Whether `process` is listed in `suspended_processes`.
+    pub fn suspended(&self, process: ScalingProcess) -> bool {
+        self.suspended_processes.contains(&process)
     }
 
     /// Checks that need only the group itself.
@@ -155,6 +252,36 @@ impl AutoScalingGroup {
                 "at most 7200 seconds",
             ));
         }
+        if let Some(w) = self.default_instance_warmup
+            && w > MAX_DEFAULT_INSTANCE_WARMUP
+        {
+            v.push(
+                Violation::new(
+                    "default_instance_warmup",
+                    format!("{} s is out of range: AWS accepts 0 to 3600 s", w.as_secs()),
+                )
+                .hint("set default_instance_warmup between 0 and 3600 (-1 turns it off)"),
+            );
+        }
+        if let Some(life) = self.max_instance_lifetime {
+            let (lo, hi) = MAX_INSTANCE_LIFETIME_RANGE;
+            let secs = life.as_secs();
+            if !(lo..=hi).contains(&secs) {
+                v.push(
+                    Violation::new(
+                        "max_instance_lifetime",
+                        format!(
+                            "{secs} s is out of range: AWS accepts 0 (no limit) or 86400 (one \
+                             day) to 31536000 (one year)"
+                        ),
+                    )
+                    .hint("set max_instance_lifetime = 86400 or more, or 0 to turn it off"),
+                );
+            }
+        }
+        // Lifecycle hooks and refresh preferences are checked where they are written
+        // (`LifecycleHook::validate`, `RefreshPreferences::validate`), so that each error
+        // points at its own block.
         if let Some(pos) = self
             .termination_policies
             .iter()
@@ -176,39 +303,102 @@ impl AutoScalingGroup {
 /// Where an instance is in its Auto Scaling lifecycle (AWS's `LifecycleState` names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum LifecycleState {
-    /// Launched; its process is booting.
+    /// Launched (or taken from the warm pool); its process is booting.
     Pending,
+    /// Held by a launch lifecycle hook until the action is completed or times out.
+    #[serde(rename = "Pending:Wait")]
+    PendingWait,
     /// Running and registered with the group's target groups.
     InService,
-    /// Deregistered (draining) and about to be stopped.
+    /// Deregistered (draining) and about to be stopped (or returned to the warm pool).
     Terminating,
+    /// Drained, held by a termination lifecycle hook.
+    #[serde(rename = "Terminating:Wait")]
+    TerminatingWait,
     /// Gone. Kept in history.
     Terminated,
+    /// Launched into the warm pool (or returned to it); booting.
+    #[serde(rename = "Warmed:Pending")]
+    WarmedPending,
+    /// In the warm pool, held by a launch lifecycle hook.
+    #[serde(rename = "Warmed:Pending:Wait")]
+    WarmedPendingWait,
+    /// In the warm pool: booted, then frozen.
+    #[serde(rename = "Warmed:Stopped")]
+    WarmedStopped,
+    /// In the warm pool: booted and running, not registered.
+    #[serde(rename = "Warmed:Running")]
+    WarmedRunning,
 }
 
 impl LifecycleState {
+    pub const ALL: [LifecycleState; 10] = [
+        LifecycleState::Pending,
+        LifecycleState::PendingWait,
+        LifecycleState::InService,
+        LifecycleState::Terminating,
+        LifecycleState::TerminatingWait,
+        LifecycleState::Terminated,
+        LifecycleState::WarmedPending,
+        LifecycleState::WarmedPendingWait,
+        LifecycleState::WarmedStopped,
+        LifecycleState::WarmedRunning,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             LifecycleState::Pending => "Pending",
+            LifecycleState::PendingWait => "Pending:Wait",
             LifecycleState::InService => "InService",
             LifecycleState::Terminating => "Terminating",
+            LifecycleState::TerminatingWait => "Terminating:Wait",
             LifecycleState::Terminated => "Terminated",
+            LifecycleState::WarmedPending => "Warmed:Pending",
+            LifecycleState::WarmedPendingWait => "Warmed:Pending:Wait",
+            LifecycleState::WarmedStopped => "Warmed:Stopped",
+            LifecycleState::WarmedRunning => "Warmed:Running",
         }
     }
 
     pub fn parse(s: &str) -> Option<LifecycleState> {
-        Some(match s {
-            "Pending" => LifecycleState::Pending,
-            "InService" => LifecycleState::InService,
-            "Terminating" => LifecycleState::Terminating,
-            "Terminated" => LifecycleState::Terminated,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|l| l.as_str() == s)
     }
 
-    /// Counts toward the group's capacity (Pending and InService do).
+    /// Counts toward the group's capacity (Pending, Pending:Wait and InService do).
     pub fn counts_toward_capacity(self) -> bool {
-        matches!(self, LifecycleState::Pending | LifecycleState::InService)
+        matches!(
+            self,
+            LifecycleState::Pending | LifecycleState::PendingWait | LifecycleState::InService
+        )
+    }
+
+    /// In the warm pool (any `Warmed:*` state).
+    pub fn is_warmed(self) -> bool {
+        matches!(
+            self,
+            LifecycleState::WarmedPending
+                | LifecycleState::WarmedPendingWait
+                | LifecycleState::WarmedStopped
+                | LifecycleState::WarmedRunning
+        )
+    }
+
+    /// Held by a lifecycle hook.
+    pub fn is_wait(self) -> bool {
+        matches!(
+            self,
+            LifecycleState::PendingWait
+                | LifecycleState::TerminatingWait
+                | LifecycleState::WarmedPendingWait
+        )
+    }
+
+    /// On its way out of the group (draining or held by a termination hook).
+    pub fn is_terminating(self) -> bool {
+        matches!(
+            self,
+            LifecycleState::Terminating | LifecycleState::TerminatingWait
+        )
     }
 }
 
@@ -241,6 +431,11 @@ mod tests {
             default_instance_warmup: None,
             termination_policies: vec![TerminationPolicy::Default],
             protect_from_scale_in: false,
+            max_instance_lifetime: None,
+            suspended_processes: vec![],
+            initial_lifecycle_hooks: vec![],
+            warm_pool: None,
+            instance_refresh: None,
         }
     }
 
@@ -256,6 +451,34 @@ mod tests {
         g.desired_capacity = Some(20);
         let attrs: Vec<_> = g.validate().into_iter().map(|v| v.attribute).collect();
         assert_eq!(attrs, vec!["min_size", "desired_capacity"]);
+    }
+
+    #[test]
+    fn lifetime_and_warmup_follow_aws_ranges() {
+        let mut g = group();
+        g.max_instance_lifetime = Some(Duration::from_secs(3600));
+        g.default_instance_warmup = Some(Duration::from_secs(3601));
+        let v = g.validate();
+        let attrs: Vec<_> = v.iter().map(|v| v.attribute.as_str()).collect();
+        assert_eq!(
+            attrs,
+            vec!["default_instance_warmup", "max_instance_lifetime"]
+        );
+        assert!(v[1].message.contains("86400"), "{}", v[1].message);
+        g.max_instance_lifetime = Some(Duration::from_secs(86_400));
+        g.default_instance_warmup = Some(Duration::from_secs(0));
+        assert!(g.validate().is_empty());
+    }
+
+    #[test]
+    fn lifecycle_states_use_aws_names_everywhere() {
+        for l in LifecycleState::ALL {
+            assert_eq!(LifecycleState::parse(l.as_str()), Some(l));
+            let json = serde_json::to_string(&l).unwrap();
+            assert_eq!(json, format!("\"{}\"", l.as_str()));
+        }
+        assert!(LifecycleState::PendingWait.counts_toward_capacity());
+        assert!(!LifecycleState::WarmedStopped.counts_toward_capacity());
     }
 
     #[test]

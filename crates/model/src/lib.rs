@@ -13,7 +13,9 @@ pub mod autoscaling;
 pub mod database;
 pub mod health;
 pub mod ids;
+pub mod instance_refresh;
 pub mod instance_type;
+pub mod lifecycle_hook;
 pub mod listener_rule;
 pub mod load_balancer;
 pub mod metric;
@@ -21,15 +23,20 @@ pub mod network;
 pub mod stack;
 pub mod time;
 pub mod validate;
+pub mod warm_pool;
 
 pub use autoscaling::{
     AutoScalingGroup, HealthCheckType, LaunchTemplate, LaunchTemplateRef, LaunchTemplateVersion,
-    LifecycleState, TerminationPolicy,
+    LifecycleState, ScalingProcess, TerminationPolicy,
 };
 pub use database::{DbInstance, DbInstanceKind, DbSubnetGroup};
 pub use health::{TargetHealth, TargetHealthReason, TargetHealthState};
 pub use ids::{InstanceId, ResourceAddress};
+pub use instance_refresh::{InstanceRefreshSpec, ProtectedInstances, RefreshPreferences};
 pub use instance_type::InstanceType;
+pub use lifecycle_hook::{
+    LifecycleActionResult, LifecycleHook, LifecycleHookResource, LifecycleTransition,
+};
 pub use listener_rule::{
     Action, FixedResponse, ListenerRule, QueryStringPair, Redirect, RedirectStatus, RuleCondition,
     WeightedTargetGroup,
@@ -43,3 +50,4 @@ pub use network::{AvailabilityZone, Subnet};
 pub use stack::{Location, RecordedResource, SourceMap, Stack};
 pub use time::Timestamp;
 pub use validate::Violation;
+pub use warm_pool::{WarmPool, WarmPoolState};

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::autoscaling::{AutoScalingGroup, LaunchTemplate};
 use crate::database::{DbInstance, DbSubnetGroup};
 use crate::ids::ResourceAddress;
+use crate::lifecycle_hook::{LifecycleHook, LifecycleHookResource};
 use crate::listener_rule::ListenerRule;
 use crate::load_balancer::{Listener, LoadBalancer, TargetGroup, TargetGroupAttachment};
 use crate::network::{AvailabilityZone, Subnet};
@@ -34,6 +35,9 @@ pub struct Stack {
     /// `aws_db_instance`s: primaries and read replicas.
     #[serde(default)]
     pub db_instances: BTreeMap<String, DbInstance>,
+    /// `aws_autoscaling_lifecycle_hook` resources.
+    #[serde(default)]
+    pub lifecycle_hooks: BTreeMap<String, LifecycleHookResource>,
     /// Resources that matter only on AWS (VPCs, security groups, …): accepted, not simulated.
     pub recorded: Vec<RecordedResource>,
 }
@@ -118,6 +122,22 @@ impl Stack {
             }
         }
         zones
+    }
+
+    /// Every lifecycle hook of a group: its `initial_lifecycle_hook` blocks, then the
+    /// `aws_autoscaling_lifecycle_hook` resources attached to it (in resource-name order).
+    pub fn lifecycle_hooks_of(&self, group: &AutoScalingGroup) -> Vec<LifecycleHook> {
+        group
+            .initial_lifecycle_hooks
+            .iter()
+            .cloned()
+            .chain(
+                self.lifecycle_hooks
+                    .values()
+                    .filter(|h| h.group == group.key)
+                    .map(|h| h.hook.clone()),
+            )
+            .collect()
     }
 
     /// The launch template a group launches from.

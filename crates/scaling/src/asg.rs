@@ -1,35 +1,56 @@
 //! The auto scaling group's reconcile decision.
 //!
-//! [`decide`] looks at one group — its spec, its own [`GroupState`] (desired capacity and launch
-//! backoff), what is observed of its instances — and returns the [`Action`]s that move it toward
-//! desired capacity, each with its cause:
+//! [`decide`] looks at one group — its spec, its own [`GroupState`] (desired capacity, launch
+//! backoff, rebalancing, instance refreshes), what is observed of its instances — and returns
+//! the [`Action`]s that move it toward desired capacity, each with its cause. In order:
 //!
-//! 1. an instance whose process has exited is terminated at once (EC2 health check); if it never
-//!    became healthy, that was a failed launch and the launch backoff grows;
-//! 2. a Pending instance whose process runs goes InService (and is registered with the group's
-//!    target groups);
-//! 3. with `health_check_type = "ELB"`, an InService instance that a target group reports
-//!    unhealthy after the grace period is taken out of service (deregistered, then terminated);
-//! 4. a Terminating instance is terminated once draining is over: no request in flight, or the
-//!    deregistration delay has passed;
-//! 5. capacity is brought to desired: launches go to the zone with the fewest instances,
-//!    scale-in picks instances by AZ balance and termination policy.
+//! 1. **instances** (`asg::instances`): a dead process is terminated at once (EC2 health
+//!    check; a launch that never proved itself grows the backoff); a Pending instance waits for
+//!    the launch lifecycle hooks (`Pending:Wait`) or goes InService; a drained Terminating one
+//!    waits for the termination hooks (`Terminating:Wait`), returns to the warm pool, or is
+//!    terminated; a warm pool instance that has booted is frozen (`Warmed:Stopped`) or left
+//!    running (`Warmed:Running`); with `health_check_type = "ELB"`, InService instances a
+//!    target group reports unhealthy after the grace period are replaced, at most 10% of
+//!    desired capacity at a time;
+//! 2. **max instance lifetime** (`asg::lifetime`): the oldest expired instance is replaced, one
+//!    at a time;
+//! 3. **instance refresh** ([`crate::refresh`]): outdated instances are replaced while the
+//!    healthy, warmed-up capacity stays at or above the minimum healthy percentage;
+//! 4. **capacity** (`asg::capacity`): below desired, warm pool instances go first, then new
+//!    launches into the emptiest zone (with backoff while launches fail); above desired,
+//!    instances are chosen by AZ balance and termination policy (never a protected one) and
+//!    drained, or returned to the warm pool;
+//! 5. **AZ rebalancing** (`asg::rebalance`): an unbalanced, otherwise settled group launches
+//!    into the emptiest zone first, then drains one instance of the fullest zone;
+//! 6. **warm pool** (`asg::warm_pool`): the pool is filled or trimmed to its size.
+//!
+//! Suspended processes (`suspended_processes`) switch the matching steps off.
 
-use std::collections::BTreeMap;
+pub(crate) mod capacity;
+mod instances;
+mod lifetime;
+mod rebalance;
+mod warm_pool;
+
+pub(crate) use capacity::candidate as capacity_candidate;
+
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use model::{
-    AutoScalingGroup, AvailabilityZone, HealthCheckType, InstanceId, LifecycleState,
-    TargetHealthState, Timestamp,
+    AutoScalingGroup, AvailabilityZone, InstanceId, LifecycleHook, LifecycleState,
+    LifecycleTransition, TargetHealthState, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::placement::{SubnetSlot, choose_subnet};
-use crate::termination::{Candidate, select};
+use crate::lifecycle::LifecycleAction;
+use crate::placement::SubnetSlot;
+use crate::refresh::InstanceRefresh;
 use crate::{backoff, cause};
 
 /// How long an instance of a group without target groups must run before its launch counts as
-/// successful (with target groups, passing one health check is the proof).
+/// successful (with target groups, passing one health check is the proof). Also how long a
+/// warm pool instance that never accepts a connection boots before it is stopped.
 pub const BOOT_PROOF: Duration = Duration::from_secs(10);
 
 /// The group's own state, owned by the controller and persisted between decisions.
@@ -41,10 +62,24 @@ pub struct GroupState {
     pub last_launch_failure_at: Option<Timestamp>,
     /// Why desired capacity last changed, prefixed to the causes of the activities that follow.
     pub desired_cause: Option<String>,
-    /// An AZ-rebalancing launch is under way: the scale-in that completes it waits until the
-    /// new instance has proved healthy (launch before terminate).
+    /// An AZ rebalancing in progress: one instance launched beyond desired capacity, to be
+    /// followed by the termination of one in the fullest zone.
     #[serde(default)]
-    pub rebalancing: bool,
+    pub rebalance: Option<Rebalance>,
+    /// Instance refreshes, oldest first (the last few are kept as history).
+    #[serde(default)]
+    pub instance_refreshes: Vec<InstanceRefresh>,
+}
+
+/// A rebalancing launch-before-terminate in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rebalance {
+    /// Desired capacity when it started; a change of desired capacity ends it (the capacity
+    /// step then balances through placement and termination).
+    pub desired: u32,
+    pub started_at: Timestamp,
+    /// The zones it balances, for the cause text.
+    pub zones: String,
 }
 
 impl GroupState {
@@ -55,7 +90,8 @@ impl GroupState {
             launch_failures: 0,
             last_launch_failure_at: None,
             desired_cause: None,
-            rebalancing: false,
+            rebalance: None,
+            instance_refreshes: Vec::new(),
         }
     }
 
@@ -69,6 +105,11 @@ impl GroupState {
     pub fn next_launch_at(&self) -> Option<Timestamp> {
         self.last_launch_failure_at
             .map(|at| at + backoff::delay(self.launch_failures))
+    }
+
+    /// The refresh that is not finished, if any.
+    pub fn active_refresh(&self) -> Option<&InstanceRefresh> {
+        self.instance_refreshes.last().filter(|r| r.is_active())
     }
 }
 
@@ -102,6 +143,47 @@ pub struct InstanceView {
     pub ever_healthy: bool,
     /// Requests in flight to it, summed over target groups.
     pub in_flight: u64,
+    /// The lifecycle actions it waits for (in a `…:Wait` state).
+    pub lifecycle_actions: Vec<LifecycleAction>,
+    /// Its port has accepted a connection (the application is up).
+    pub booted: bool,
+    /// Terminating on scale-in with `reuse_on_scale_in`: returns to the warm pool once drained.
+    pub to_warm_pool: bool,
+}
+
+impl InstanceView {
+    /// A running instance with nothing else known yet.
+    pub fn new(
+        id: InstanceId,
+        availability_zone: AvailabilityZone,
+        subnet: impl Into<String>,
+        lifecycle: LifecycleState,
+        launched_at: Timestamp,
+        launch_template_version: u32,
+    ) -> Self {
+        InstanceView {
+            id,
+            availability_zone,
+            subnet: subnet.into(),
+            lifecycle,
+            launched_at,
+            in_service_at: None,
+            terminating_at: None,
+            launch_template_version,
+            protected_from_scale_in: false,
+            process: ProcessState::Running,
+            target_health: None,
+            ever_healthy: false,
+            in_flight: 0,
+            lifecycle_actions: Vec::new(),
+            booted: false,
+            to_warm_pool: false,
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.process == ProcessState::Running
+    }
 }
 
 /// Everything [`decide`] needs besides the spec and the group's state.
@@ -116,21 +198,37 @@ pub struct Observed<'a> {
     /// The longest deregistration delay of the group's target groups (zero without any).
     pub deregistration_delay: Duration,
     pub has_target_groups: bool,
+    /// Every lifecycle hook of the group (`model::Stack::lifecycle_hooks_of`).
+    pub lifecycle_hooks: &'a [LifecycleHook],
 }
 
 /// One thing the controller must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Start a new instance in `subnet`.
+    /// Start a new instance in `subnet`; into the warm pool (`Warmed:Pending`) when
+    /// `warm_pool`, else into the group (`Pending`).
     Launch {
         subnet: String,
         availability_zone: AvailabilityZone,
         cause: String,
+        warm_pool: bool,
+    },
+    /// Hold the instance in `state` (`Pending:Wait`, `Warmed:Pending:Wait`,
+    /// `Terminating:Wait`) for these lifecycle actions.
+    WaitForLifecycleActions {
+        id: InstanceId,
+        state: LifecycleState,
+        actions: Vec<LifecycleAction>,
     },
     /// Mark the instance InService and register it with the group's target groups.
     PutInService { id: InstanceId },
-    /// Mark the instance Terminating and deregister it (draining starts).
-    Deregister { id: InstanceId, cause: String },
+    /// Mark the instance Terminating and deregister it (draining starts). With `to_warm_pool`
+    /// it returns to the warm pool once drained instead of being terminated.
+    Deregister {
+        id: InstanceId,
+        cause: String,
+        to_warm_pool: bool,
+    },
     /// Stop the instance's process and mark it Terminated. `failed_launch` carries the reason
     /// when the instance never became healthy, so the launch activity is recorded as Failed.
     Terminate {
@@ -138,6 +236,16 @@ pub enum Action {
         cause: String,
         failed_launch: Option<String>,
     },
+    /// A booted warm pool instance settles: `Warmed:Stopped` (freeze its processes) or
+    /// `Warmed:Running` (thaw them if they were frozen).
+    EnterWarmPool {
+        id: InstanceId,
+        state: LifecycleState,
+    },
+    /// Move a warm pool instance into the group: thaw it, and it becomes Pending.
+    LeaveWarmPool { id: InstanceId, cause: String },
+    /// A drained instance goes back to the warm pool (`Warmed:Pending`).
+    ReturnToWarmPool { id: InstanceId },
 }
 
 /// The result of one decision: what to do, why nothing more is done, and the next state.
@@ -149,6 +257,110 @@ pub struct Decision {
     pub state: GroupState,
 }
 
+/// What one decision works with while it is being made.
+pub(crate) struct Ctx<'a> {
+    pub spec: &'a AutoScalingGroup,
+    pub observed: Observed<'a>,
+    pub now: Timestamp,
+    pub next: GroupState,
+    pub actions: Vec<Action>,
+    pub waiting: Option<String>,
+    /// Instances this decision takes out of the group or the pool.
+    pub leaving: BTreeSet<InstanceId>,
+    /// Warm pool instances this decision moves into the group.
+    pub from_pool: BTreeSet<InstanceId>,
+    /// Instances replaced for failing health checks (their replacements get that cause).
+    pub unhealthy_replaced: u32,
+    /// Group launches still missing after the capacity step (the warm pool waits for them).
+    pub short: u32,
+    /// Launches planned by this decision, per zone (group and pool separately).
+    pub launched: Vec<(AvailabilityZone, bool)>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn instances(&self) -> &'a [InstanceView] {
+        self.observed.instances
+    }
+
+    /// Instances that count toward capacity after this decision's moves: Pending,
+    /// Pending:Wait and InService ones not leaving, plus pool instances joining now.
+    pub fn staying(&self) -> Vec<&'a InstanceView> {
+        self.instances()
+            .iter()
+            .filter(|i| {
+                (i.lifecycle.counts_toward_capacity() && !self.leaving.contains(&i.id))
+                    || self.from_pool.contains(&i.id)
+            })
+            .collect()
+    }
+
+    /// Warm pool instances that stay in the pool after this decision.
+    pub fn pool(&self) -> Vec<&'a InstanceView> {
+        self.instances()
+            .iter()
+            .filter(|i| {
+                i.lifecycle.is_warmed()
+                    && !self.leaving.contains(&i.id)
+                    && !self.from_pool.contains(&i.id)
+            })
+            .collect()
+    }
+
+    pub fn hooks(&self, transition: LifecycleTransition) -> Vec<&'a LifecycleHook> {
+        crate::lifecycle::hooks_for(self.observed.lifecycle_hooks, transition).collect()
+    }
+
+    /// Says why the group is held back, unless an earlier step already did.
+    pub fn wait(&mut self, why: impl Into<String>) {
+        if self.waiting.is_none() {
+            self.waiting = Some(why.into());
+        }
+    }
+
+    pub fn leave(&mut self, id: &InstanceId) {
+        self.leaving.insert(id.clone());
+    }
+
+    /// A launch succeeded once a target group reported the instance healthy, or — for a group
+    /// without target groups — once it has been InService for [`BOOT_PROOF`].
+    pub fn launch_succeeded(&self, inst: &InstanceView) -> bool {
+        if self.observed.has_target_groups {
+            inst.ever_healthy
+        } else {
+            inst.in_service_at
+                .is_some_and(|at| self.now.since(at) >= BOOT_PROOF)
+        }
+    }
+
+    /// InService, proven, not reported unhealthy, and past `warmup`: healthy capacity.
+    pub fn healthy_ready(&self, inst: &InstanceView, warmup: Duration) -> bool {
+        inst.lifecycle == LifecycleState::InService
+            && inst.is_running()
+            && self.launch_succeeded(inst)
+            && inst.target_health != Some(TargetHealthState::Unhealthy)
+            && inst
+                .in_service_at
+                .is_some_and(|at| self.now.since(at) >= warmup)
+    }
+
+    /// Whether `zone` is one of the group's zones.
+    pub fn zone_enabled(&self, zone: &AvailabilityZone) -> bool {
+        self.observed
+            .subnets
+            .iter()
+            .any(|s| &s.availability_zone == zone)
+    }
+
+    /// The cause prefix left by a desired capacity change ("At … a user request …"), taken once.
+    pub fn take_prefix(&mut self) -> String {
+        self.next
+            .desired_cause
+            .take()
+            .map(|c| c + " ")
+            .unwrap_or_default()
+    }
+}
+
 /// Decides the next actions for one group. Pure: same inputs, same decision.
 pub fn decide(
     spec: &AutoScalingGroup,
@@ -156,248 +368,53 @@ pub fn decide(
     observed: Observed<'_>,
     now: Timestamp,
 ) -> Decision {
-    let mut next = state.clone();
-    let mut actions = Vec::new();
-    let mut waiting = None;
-    let mut leaving: Vec<&InstanceId> = Vec::new();
-
-    for inst in observed.instances {
-        match (inst.lifecycle, &inst.process) {
-            (LifecycleState::Terminated, _) => {}
-            (LifecycleState::Terminating, process) => {
-                let drained = inst.in_flight == 0
-                    || matches!(process, ProcessState::Exited { .. })
-                    || inst
-                        .terminating_at
-                        .is_none_or(|at| now.since(at) >= observed.deregistration_delay);
-                if drained {
-                    actions.push(Action::Terminate {
-                        id: inst.id.clone(),
-                        cause: "Draining finished.".into(),
-                        failed_launch: None,
-                    });
-                }
-            }
-            (_, ProcessState::Exited { detail }) => {
-                let failed_launch =
-                    (!launch_succeeded(inst, &observed, now)).then(|| cause::launch_failed(detail));
-                if failed_launch.is_some() {
-                    next.record_launch_failure(now);
-                }
-                actions.push(Action::Terminate {
-                    id: inst.id.clone(),
-                    cause: cause::ec2_unhealthy(now, detail),
-                    failed_launch,
-                });
-                leaving.push(&inst.id);
-            }
-            (LifecycleState::Pending, ProcessState::Running) => {
-                actions.push(Action::PutInService {
-                    id: inst.id.clone(),
-                });
-            }
-            (LifecycleState::InService, ProcessState::Running) => {
-                if elb_unhealthy(spec, inst, &observed, now) {
-                    actions.push(Action::Deregister {
-                        id: inst.id.clone(),
-                        cause: cause::elb_unhealthy(now),
-                    });
-                    leaving.push(&inst.id);
-                }
-            }
-        }
+    let mut ctx = Ctx {
+        spec,
+        observed,
+        now,
+        next: state.clone(),
+        actions: Vec::new(),
+        waiting: None,
+        leaving: BTreeSet::new(),
+        from_pool: BTreeSet::new(),
+        unhealthy_replaced: 0,
+        short: 0,
+        launched: Vec::new(),
+    };
+    instances::step(&mut ctx);
+    end_backoff(&mut ctx);
+    // A rebalancing ends when desired capacity changes, a refresh takes over, or the
+    // process is suspended: the capacity step then brings the group back to desired.
+    if ctx.next.rebalance.as_ref().is_some_and(|r| {
+        r.desired != ctx.next.desired_capacity
+            || ctx.next.active_refresh().is_some()
+            || spec.suspended(model::ScalingProcess::AZRebalance)
+    }) {
+        ctx.next.rebalance = None;
     }
-
-    // A launch that proved itself ends the backoff.
-    if let Some(failed_at) = next.last_launch_failure_at
-        && observed
-            .instances
-            .iter()
-            .any(|i| i.launched_at >= failed_at && launch_succeeded(i, &observed, now))
-    {
-        next.launch_failures = 0;
-        next.last_launch_failure_at = None;
-    }
-
-    let staying: Vec<&InstanceView> = observed
-        .instances
-        .iter()
-        .filter(|i| i.lifecycle.counts_toward_capacity() && !leaving.contains(&&i.id))
-        .collect();
-    let current = staying.len() as u32;
-    let desired = next.desired_capacity;
-    let prefix = next
-        .desired_cause
-        .take()
-        .map(|c| c + " ")
-        .unwrap_or_default();
-
-    if current < desired {
-        let pending = staying
-            .iter()
-            .filter(|i| i.lifecycle == LifecycleState::Pending)
-            .count();
-        let mut budget = desired - current;
-        if next.launch_failures > 0 {
-            let retry_at = next.next_launch_at().unwrap_or(now);
-            if now < retry_at {
-                budget = 0;
-                waiting = Some(format!(
-                    "{} consecutive launches failed; next attempt in {} s",
-                    next.launch_failures,
-                    retry_at.since(now).as_secs().max(1)
-                ));
-            } else if pending > 0 {
-                budget = 0;
-                waiting = Some("probing with one launch while launches are failing".into());
-            } else {
-                budget = 1;
-            }
-        }
-        let launches = plan_launches(&staying, &observed, budget);
-        if launches.len() < budget as usize {
-            waiting = Some("no availability zone of the group can take a launch now".into());
-        }
-        let cause = format!(
-            "{prefix}{}",
-            cause::capacity_increase(now, current, desired)
-        );
-        actions.extend(launches.into_iter().map(|s| Action::Launch {
-            subnet: s.subnet.clone(),
-            availability_zone: s.availability_zone.clone(),
-            cause: cause.clone(),
-        }));
-        if budget == 0 && waiting.is_some() && !prefix.is_empty() {
-            // Keep the user's reason for the launches that come after the wait.
-            next.desired_cause = Some(prefix.trim_end().to_owned());
-        }
-    } else if current > desired
-        && next.rebalancing
-        && staying
-            .iter()
-            .any(|i| i.lifecycle == LifecycleState::Pending || !launch_succeeded(i, &observed, now))
-    {
-        waiting =
-            Some("rebalancing zones: waiting for the new instance to pass its health check".into());
-    } else if current > desired {
-        next.rebalancing = false;
-        let mut candidates: Vec<Candidate> = staying
-            .iter()
-            .map(|i| Candidate {
-                id: i.id.clone(),
-                availability_zone: i.availability_zone.clone(),
-                launched_at: i.launched_at,
-                launch_template_version: i.launch_template_version,
-                protected_from_scale_in: i.protected_from_scale_in,
-            })
-            .collect();
-        for _ in desired..current {
-            let Some(id) = select(
-                &candidates,
-                &spec.termination_policies,
-                observed.current_template_version,
-                now,
-            ) else {
-                waiting = Some(
-                    "Could not scale to desired capacity because all remaining instances are \
-                     protected from scale-in."
-                        .into(),
-                );
-                break;
-            };
-            candidates.retain(|c| c.id != id);
-            let cause = format!(
-                "{prefix}{}",
-                cause::capacity_decrease(now, current, desired, &id)
-            );
-            actions.push(Action::Deregister { id, cause });
-        }
-    }
-
-    if current == desired
-        && leaving.is_empty()
-        && let Some(slot) = crate::rebalance::launch(
-            &staying.iter().map(|i| (*i).clone()).collect::<Vec<_>>(),
-            &observed,
-            next.launch_failures,
-        )
-    {
-        let zones: Vec<&AvailabilityZone> = observed
-            .subnets
-            .iter()
-            .map(|s| &s.availability_zone)
-            .fold(Vec::new(), |mut v, z| {
-                if !v.contains(&z) {
-                    v.push(z);
-                }
-                v
-            });
-        actions.push(Action::Launch {
-            subnet: slot.subnet.clone(),
-            availability_zone: slot.availability_zone.clone(),
-            cause: crate::rebalance::cause(now, &zones),
-        });
-        next.rebalancing = true;
-    }
-
+    lifetime::step(&mut ctx);
+    let surge = crate::refresh::step(&mut ctx);
+    capacity::step(&mut ctx, surge);
+    rebalance::step(&mut ctx);
+    warm_pool::step(&mut ctx);
     Decision {
-        actions,
-        waiting,
-        state: next,
+        actions: ctx.actions,
+        waiting: ctx.waiting,
+        state: ctx.next,
     }
 }
 
-/// A launch succeeded once a target group reported the instance healthy, or — for a group
-/// without target groups — once it has run for [`BOOT_PROOF`].
-fn launch_succeeded(inst: &InstanceView, observed: &Observed<'_>, now: Timestamp) -> bool {
-    if observed.has_target_groups {
-        inst.ever_healthy
-    } else {
-        inst.in_service_at
-            .is_some_and(|at| now.since(at) >= BOOT_PROOF)
+/// A launch that proved itself ends the backoff.
+fn end_backoff(ctx: &mut Ctx<'_>) {
+    if let Some(failed_at) = ctx.next.last_launch_failure_at
+        && ctx.instances().iter().any(|i| {
+            i.launched_at >= failed_at
+                && (ctx.launch_succeeded(i) || (i.lifecycle.is_warmed() && i.booted))
+        })
+    {
+        ctx.next.launch_failures = 0;
+        ctx.next.last_launch_failure_at = None;
     }
-}
-
-fn elb_unhealthy(
-    spec: &AutoScalingGroup,
-    inst: &InstanceView,
-    observed: &Observed<'_>,
-    now: Timestamp,
-) -> bool {
-    spec.health_check_type == HealthCheckType::Elb
-        && observed.has_target_groups
-        && inst.target_health == Some(TargetHealthState::Unhealthy)
-        && inst
-            .in_service_at
-            .is_some_and(|at| now.since(at) >= spec.health_check_grace_period)
-}
-
-fn plan_launches<'a>(
-    staying: &[&InstanceView],
-    observed: &Observed<'a>,
-    budget: u32,
-) -> Vec<&'a SubnetSlot> {
-    let mut by_zone: BTreeMap<AvailabilityZone, u32> = BTreeMap::new();
-    let mut by_subnet: BTreeMap<String, u32> = BTreeMap::new();
-    for i in staying {
-        *by_zone.entry(i.availability_zone.clone()).or_default() += 1;
-        *by_subnet.entry(i.subnet.clone()).or_default() += 1;
-    }
-    let mut out = Vec::new();
-    for _ in 0..budget {
-        let Some(slot) = choose_subnet(
-            observed.subnets,
-            &by_zone,
-            &by_subnet,
-            observed.impaired_zones,
-        ) else {
-            break;
-        };
-        *by_zone.entry(slot.availability_zone.clone()).or_default() += 1;
-        *by_subnet.entry(slot.subnet.clone()).or_default() += 1;
-        out.push(slot);
-    }
-    out
 }
 
 /// Why a new desired capacity is refused (AWS's `ValidationError` texts).
@@ -414,7 +431,7 @@ pub enum CapacityError {
 }
 
 /// `SetDesiredCapacity` by a user: checked against min and max, recorded as the cause of what
-/// follows.
+/// follows. Not held back by warmup (only policies are).
 pub fn set_desired_capacity(
     spec: &AutoScalingGroup,
     state: &GroupState,
@@ -445,6 +462,70 @@ pub fn set_desired_capacity(
     Ok(next)
 }
 
+/// What a scaling policy's wish does to the group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyCapacity {
+    pub state: GroupState,
+    /// The desired capacity now in force.
+    pub desired: u32,
+    /// Why the wish was not (fully) granted: clamped to min/max, or scale-in held back by
+    /// warming instances.
+    pub note: Option<String>,
+}
+
+/// A scaling policy (target tracking, step, simple, scheduled…) asks for `wanted` capacity:
+/// clamped to `[min_size, max_size]` as AWS clamps policies, and — AWS's warmup rule — a
+/// scale-in is held back while any instance of the group is still launching or warming up
+/// (`warmup` from [`crate::warmup::effective`]). `cause` is the AWS-style text of the
+/// change, e.g. "At … a monitor alarm … triggered policy … changing the desired capacity from
+/// 2 to 4."; it prefixes the causes of the launches and terminations that follow.
+pub fn set_desired_by_policy(
+    spec: &AutoScalingGroup,
+    state: &GroupState,
+    instances: &[InstanceView],
+    warmup: Duration,
+    wanted: u32,
+    cause: String,
+    now: Timestamp,
+) -> PolicyCapacity {
+    let clamped = wanted.clamp(spec.min_size, spec.max_size.max(spec.min_size));
+    let mut note = (clamped != wanted).then(|| {
+        format!(
+            "capacity {wanted} is outside [{}, {}]; using {clamped}",
+            spec.min_size, spec.max_size
+        )
+    });
+    let mut next = state.clone();
+    if clamped < state.desired_capacity {
+        let view = crate::warmup::view(instances, warmup, now);
+        if view.is_warming() {
+            let until = view
+                .warm_at
+                .map(|t| format!(" (until {t})"))
+                .unwrap_or_default();
+            return PolicyCapacity {
+                state: next,
+                desired: state.desired_capacity,
+                note: Some(format!(
+                    "scale-in to {clamped} held back: {} instance(s) still warming up{until}",
+                    view.warming.len()
+                )),
+            };
+        }
+    }
+    if clamped != state.desired_capacity {
+        next.desired_capacity = clamped;
+        next.desired_cause = Some(cause);
+    } else if note.is_none() && wanted != state.desired_capacity {
+        note = Some(format!("already at {clamped}"));
+    }
+    PolicyCapacity {
+        state: next,
+        desired: clamped,
+        note,
+    }
+}
+
 /// A new spec for an existing group (a changed config): desired follows an explicit
 /// `desired_capacity` change, and is clamped into `[min_size, max_size]`.
 pub fn respec(
@@ -471,4 +552,16 @@ pub fn respec(
 }
 
 #[cfg(test)]
+pub(crate) mod tests_support;
+
+#[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_group;
+
+#[cfg(test)]
+mod tests_hooks;
+
+#[cfg(test)]
+mod tests_warm_pool;

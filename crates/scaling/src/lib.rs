@@ -1,8 +1,10 @@
 //! Pure Auto Scaling decisions.
 //!
 //! Every decision an auto scaling group makes — how many instances to launch and where, which
-//! Pending instance goes InService, which instance is unhealthy and must be replaced, which one
-//! to terminate on scale-in, when a failing launch may be retried — is a function of
+//! Pending instance goes InService or waits for a lifecycle hook, which instance is unhealthy
+//! and must be replaced, which one to terminate on scale-in, when zones are rebalanced, which
+//! instances an instance refresh or the maximum lifetime replaces, how big the warm pool is,
+//! when a failing launch may be retried — is a function of
 //! `(spec, state, observed, now)` that returns [`asg::Decision`]: actions, each with the
 //! AWS-style cause that explains it, plus the group's next state.
 //!
@@ -13,8 +15,13 @@
 pub mod asg;
 pub mod backoff;
 pub mod cause;
+pub mod lifecycle;
 pub mod placement;
-pub mod rebalance;
+pub mod refresh;
+pub mod sim;
 pub mod termination;
+pub mod warmup;
 
 pub use asg::{Action, Decision, GroupState, InstanceView, Observed, ProcessState, decide};
+pub use lifecycle::LifecycleAction;
+pub use refresh::{InstanceRefresh, RefreshStatus};

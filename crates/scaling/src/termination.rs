@@ -1,10 +1,19 @@
 //! Which instance to terminate on scale-in.
 //!
-//! AWS's order: availability-zone balance first (the zone with the most instances that has at
-//! least one instance not protected from scale-in), then the group's termination policies in
-//! list order, each narrowing the candidates. `Default` is: instances on an outdated launch
-//! template version first, then the one closest to its next billing hour, then a tie-break —
-//! random on AWS, the lowest instance id here so that decisions replay exactly.
+//! AWS's order:
+//! 0. instances in a zone the group no longer uses go first (they are what AZ rebalancing
+//!    would remove anyway);
+//! 1. availability-zone balance: the zone with the most instances that has at least one
+//!    instance not protected from scale-in (protected instances count toward the zone's size
+//!    but are never chosen);
+//! 2. the group's termination policies in list order, each narrowing the candidates, then
+//!    `Default`, which is:
+//!    a. allocation strategy (one instance type, no Spot here: keeps everyone),
+//!    b. outdated configuration: another launch template, then the oldest version of the
+//!    current one,
+//!    c. the instance closest to its next billing hour,
+//!    d. random. "Random" is a hash of the candidates and `now`, so that a decision replays
+//!    exactly from its inputs.
 
 use std::collections::BTreeMap;
 
@@ -18,11 +27,25 @@ pub struct Candidate {
     pub launched_at: Timestamp,
     pub launch_template_version: u32,
     pub protected_from_scale_in: bool,
+    /// Whether the instance's zone is still one of the group's.
+    pub zone_enabled: bool,
 }
 
 /// Picks one instance to terminate, or `None` when every candidate is protected.
 pub fn select(
     candidates: &[Candidate],
+    policies: &[TerminationPolicy],
+    current_template_version: u32,
+    now: Timestamp,
+) -> Option<InstanceId> {
+    select_among(candidates, &[], policies, current_template_version, now)
+}
+
+/// [`select`] when only some of a group's instances may go (an instance refresh replaces only
+/// outdated ones): zone sizes count `others` too, so the choice still balances the group.
+pub fn select_among(
+    candidates: &[Candidate],
+    others: &[AvailabilityZone],
     policies: &[TerminationPolicy],
     current_template_version: u32,
     now: Timestamp,
@@ -34,11 +57,26 @@ pub fn select(
     if unprotected.is_empty() {
         return None;
     }
+    // 0. Zones the group no longer uses.
+    let outside: Vec<&Candidate> = unprotected
+        .iter()
+        .copied()
+        .filter(|c| !c.zone_enabled)
+        .collect();
+    let unprotected = if outside.is_empty() {
+        unprotected
+    } else {
+        outside
+    };
     // 1. AZ balance: the zone with the most instances (protected ones count toward the zone's
     //    size) among zones that have an unprotected instance. Ties: zone name order.
     let mut per_zone: BTreeMap<&AvailabilityZone, usize> = BTreeMap::new();
-    for c in candidates {
-        *per_zone.entry(&c.availability_zone).or_default() += 1;
+    for zone in candidates
+        .iter()
+        .map(|c| &c.availability_zone)
+        .chain(others)
+    {
+        *per_zone.entry(zone).or_default() += 1;
     }
     let zone = unprotected
         .iter()
@@ -57,7 +95,28 @@ pub fn select(
             break;
         }
     }
-    pool.into_iter().map(|c| c.id.clone()).min()
+    random(&pool, now).map(|c| c.id.clone())
+}
+
+/// AWS's final tie-break is random; here it is a hash of the candidates' ids and `now`, so
+/// ties spread over instances without making the decision depend on anything but its inputs.
+fn random<'a>(pool: &[&'a Candidate], now: Timestamp) -> Option<&'a Candidate> {
+    pool.iter()
+        .copied()
+        .min_by_key(|c| mix(fnv(c.id.as_str()) ^ now.as_millis() as u64))
+}
+
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// SplitMix64's finaliser.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 fn narrow(
@@ -74,6 +133,10 @@ fn narrow(
             .collect::<Vec<_>>()
     };
     match policy {
+        // One instance type, no Spot, no launch configurations: nothing to tell apart.
+        TerminationPolicy::AllocationStrategy | TerminationPolicy::OldestLaunchConfiguration => {
+            pool
+        }
         TerminationPolicy::OldestInstance => keep_min(&|c| c.launched_at.as_millis()),
         TerminationPolicy::NewestInstance => keep_min(&|c| -c.launched_at.as_millis()),
         TerminationPolicy::OldestLaunchTemplate => keep_min(&|c| outdated_rank(c, current_version)),
@@ -118,6 +181,7 @@ mod tests {
             launched_at: Timestamp::from_secs(launched_s),
             launch_template_version: version,
             protected_from_scale_in: false,
+            zone_enabled: true,
         }
     }
 
@@ -147,6 +211,38 @@ mod tests {
         let newest = select(&pool, &[TerminationPolicy::NewestInstance], 1, now);
         assert_eq!(oldest.unwrap(), pool[1].id);
         assert_eq!(newest.unwrap(), pool[2].id);
+    }
+
+    #[test]
+    fn remaining_ties_are_broken_by_a_replayable_hash() {
+        // Same launch second, same version, same billing minute: a tie.
+        let pool: Vec<_> = (1..=6).map(|i| c(i, "a", 0, 1)).collect();
+        let picks: std::collections::BTreeSet<_> = (0..50)
+            .map(|s| select(&pool, &[], 1, Timestamp::from_secs(s)).unwrap())
+            .collect();
+        assert!(picks.len() > 1, "ties always went to {picks:?}");
+        let now = Timestamp::from_secs(7);
+        assert_eq!(select(&pool, &[], 1, now), select(&pool, &[], 1, now));
+    }
+
+    #[test]
+    fn instances_outside_the_groups_zones_go_first() {
+        let mut pool = [c(1, "a", 0, 1), c(2, "a", 0, 1), c(3, "z", 500, 1)];
+        pool[2].zone_enabled = false;
+        let now = Timestamp::from_secs(1000);
+        assert_eq!(select(&pool, &[], 1, now).unwrap(), pool[2].id);
+    }
+
+    #[test]
+    fn allocation_strategy_and_launch_configuration_policies_are_accepted_no_ops() {
+        let now = Timestamp::from_secs(3500);
+        let pool = [c(1, "a", 0, 1), c(2, "a", 3000, 1)];
+        let policies = [
+            TerminationPolicy::AllocationStrategy,
+            TerminationPolicy::OldestLaunchConfiguration,
+        ];
+        // Falls through to Default: closest to the next billing hour.
+        assert_eq!(select(&pool, &policies, 1, now).unwrap(), pool[0].id);
     }
 
     #[test]

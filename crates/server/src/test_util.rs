@@ -29,6 +29,11 @@ pub fn group(key: &str) -> AutoScalingGroup {
         default_instance_warmup: None,
         termination_policies: vec![TerminationPolicy::Default],
         protect_from_scale_in: false,
+        max_instance_lifetime: None,
+        suspended_processes: vec![],
+        initial_lifecycle_hooks: vec![],
+        warm_pool: None,
+        instance_refresh: None,
     }
 }
 

@@ -1,4 +1,5 @@
-//! EC2 Auto Scaling: `aws_launch_template` and `aws_autoscaling_group`.
+//! EC2 Auto Scaling: `aws_launch_template` and `aws_autoscaling_group` (its nested features
+//! are in `asg_parts`).
 
 use std::time::Duration;
 
@@ -13,14 +14,6 @@ use super::{Decode, Reader};
 use crate::suggest;
 
 const NOT_YET: &str = "not supported yet by this version of updraft";
-
-const TERMINATION_POLICIES: &[&str] = &[
-    "OldestInstance",
-    "NewestInstance",
-    "OldestLaunchTemplate",
-    "ClosestToNextInstanceHour",
-    "Default",
-];
 
 impl Decode<'_> {
     pub(super) fn launch_template(&self) -> Option<LaunchTemplate> {
@@ -85,9 +78,6 @@ impl Decode<'_> {
         let mut ok = true;
         for block in [
             "mixed_instances_policy",
-            "initial_lifecycle_hook",
-            "instance_refresh",
-            "warm_pool",
             "traffic_source",
             "instance_maintenance_policy",
         ] {
@@ -164,12 +154,13 @@ impl Decode<'_> {
         };
         let grace = secs("health_check_grace_period", 300);
         let cooldown = secs("default_cooldown", 300);
-        let warmup = if r.has("default_instance_warmup") {
-            secs("default_instance_warmup", 0).map(Some)
-        } else {
-            Some(None)
-        };
+        let warmup = self.default_instance_warmup();
         let termination_policies = self.termination_policies();
+        let lifetime = self.max_instance_lifetime();
+        let suspended = self.suspended_processes();
+        let hooks = self.initial_lifecycle_hooks();
+        let warm_pool = self.warm_pool();
+        let refresh = self.instance_refresh();
         let protect = if r.has("protect_from_scale_in") {
             r.bool("protect_from_scale_in")
         } else {
@@ -191,6 +182,11 @@ impl Decode<'_> {
             default_instance_warmup: warmup?,
             termination_policies: termination_policies?,
             protect_from_scale_in: protect?,
+            max_instance_lifetime: lifetime?,
+            suspended_processes: suspended?,
+            initial_lifecycle_hooks: hooks?,
+            warm_pool: warm_pool?,
+            instance_refresh: refresh?,
         };
         for v in group.validate() {
             let attr = if v.attribute == "vpc_zone_identifier" {
@@ -300,9 +296,20 @@ impl Decode<'_> {
         for n in &names {
             match TerminationPolicy::parse(n) {
                 Some(p) => out.push(p),
+                None if n.starts_with("arn:aws:lambda:") => {
+                    r.error(
+                        "termination_policies",
+                        "custom termination policies (Lambda functions) are not supported",
+                        Some(format!(
+                            "use the predefined policies: {}",
+                            TerminationPolicy::NAMES.join(", ")
+                        )),
+                    );
+                    return None;
+                }
                 None => {
-                    let hint = suggest::did_you_mean(n, TERMINATION_POLICIES.iter().copied())
-                        .unwrap_or_else(|| format!("use {}", TERMINATION_POLICIES.join(", ")));
+                    let hint = suggest::did_you_mean(n, TerminationPolicy::NAMES.iter().copied())
+                        .unwrap_or_else(|| format!("use {}", TerminationPolicy::NAMES.join(", ")));
                     r.error(
                         "termination_policies",
                         format!("unknown termination policy `{n}`"),

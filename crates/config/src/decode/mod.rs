@@ -6,6 +6,7 @@
 //! look at what it refers to (an attachment needs its target group's `target_type`). A resource
 //! that fails to decode is reported and left out; whatever refers to it is not reported again.
 
+mod asg_parts;
 mod autoscaling;
 mod checks;
 mod database;
@@ -33,7 +34,11 @@ pub(crate) struct Index {
 impl Index {
     fn build(instances: &[Instance], errors: &RefCell<Vec<ConfigError>>) -> Self {
         let mut index = Index::default();
-        for inst in instances {
+        // Hook names repeat across groups; nothing refers to a hook by id.
+        for inst in instances
+            .iter()
+            .filter(|i| i.kind != "aws_autoscaling_lifecycle_hook")
+        {
             for attr in ["id", "arn", "name", "identifier"] {
                 let Some(value) = inst.exported.get(attr).and_then(|v| v.as_str()) else {
                     continue;
@@ -195,6 +200,11 @@ pub(crate) fn decode(ev: &Evaluated, errors: &mut Vec<ConfigError>) -> (Stack, S
                         stack.db_instances.insert(key, v);
                     }
                 }
+                "aws_autoscaling_lifecycle_hook" => {
+                    if let Some(v) = d.lifecycle_hook_resource() {
+                        stack.lifecycle_hooks.insert(key, v);
+                    }
+                }
                 _ => {}
             }
             // A decoder may return a value after reporting a problem in it; leave it out so
@@ -222,6 +232,7 @@ fn remove(stack: &mut Stack, kind: &str, key: &str) {
         "aws_autoscaling_group" => drop(stack.auto_scaling_groups.remove(key)),
         "aws_db_subnet_group" => drop(stack.db_subnet_groups.remove(key)),
         "aws_db_instance" => drop(stack.db_instances.remove(key)),
+        "aws_autoscaling_lifecycle_hook" => drop(stack.lifecycle_hooks.remove(key)),
         _ => {}
     }
 }

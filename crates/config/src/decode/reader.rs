@@ -139,6 +139,60 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A whole number within `lo..=hi`, or `-1` (AWS's "not set"). Outer `None`: invalid
+    /// (reported); inner `None`: absent, null or -1.
+    pub fn number_or_unset(&self, name: &str, lo: u64, hi: u64) -> Option<Option<u64>> {
+        if !self.has(name) {
+            return Some(None);
+        }
+        let Value::Number(n) = self.converted(name, &Type::Number)? else {
+            return None;
+        };
+        if n.as_i64() == Some(-1) || n.as_f64() == Some(-1.0) {
+            return Some(None);
+        }
+        match types::whole(&n).filter(|v| (lo..=hi).contains(v)) {
+            Some(v) => Some(Some(v)),
+            None => {
+                self.error(
+                    name,
+                    format!("expected -1 or a whole number from {lo} to {hi}, got {n}"),
+                    Some(format!(
+                        "set {}{name} between {lo} and {hi}, or -1 to leave it unset",
+                        self.prefix
+                    )),
+                );
+                None
+            }
+        }
+    }
+
+    /// A list of whole numbers within `lo..=hi`.
+    pub fn numbers(&self, name: &str, lo: u64, hi: u64) -> Option<Vec<u64>> {
+        let Value::Array(items) = self.converted(name, &Type::List(Box::new(Type::Number)))? else {
+            return None;
+        };
+        let mut out = Vec::new();
+        for item in items {
+            match item
+                .as_number()
+                .and_then(types::whole)
+                .filter(|v| (lo..=hi).contains(v))
+            {
+                Some(v) => out.push(v),
+                None => {
+                    self.error(
+                        name,
+                        format!("expected whole numbers from {lo} to {hi}, got {item}"),
+                        None,
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(out)
+    }
+
     pub fn required_number(&self, name: &str, lo: u64, hi: u64) -> Option<u64> {
         if self.has(name) {
             self.number(name, lo, hi)
@@ -205,6 +259,7 @@ fn type_name(ty: &Type) -> &'static str {
         Type::String => "a string",
         Type::Number => "a number",
         Type::Bool => "a bool (true or false)",
+        Type::List(t) if **t == Type::Number => "a list of numbers",
         Type::List(_) => "a list of strings",
         _ => "another type",
     }

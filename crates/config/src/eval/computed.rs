@@ -226,6 +226,11 @@ pub(crate) fn computed(
                 ("status", "available".into()),
             ]
         }
+        // Terraform's id is the hook name, unique only within its group.
+        "aws_autoscaling_lifecycle_hook" => {
+            let name = user_string(user, "name").unwrap_or_else(|| slug(key));
+            vec![("id", name.clone().into()), ("name", name.into())]
+        }
         other => {
             let name = user_string(user, "name").unwrap_or_else(|| slug(key));
             let id = match kinds::support(other) {
