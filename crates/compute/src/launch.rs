@@ -149,6 +149,7 @@ mod tests {
             cpu: "/cg/cpu/u/s/i".into(),
             cpuacct: Some("/cg/cpu/u/s/i".into()),
             memory: "/cg/memory/u/s/i".into(),
+            freezer: None,
         };
         let args = shell_args(Some(&cg), &files.user_data);
         assert_eq!(args[0], "-c");

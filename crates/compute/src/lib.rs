@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cgroup::{CgroupError, CgroupPaths, LimitSupport, Limits};
 pub use log::tail_log;
-pub use provider::ProcessProvider;
+pub use provider::{ProcessProvider, Stopped};
 
 /// How the process provider runs instances on this host.
 #[derive(Debug, Clone, PartialEq)]

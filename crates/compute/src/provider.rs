@@ -20,7 +20,7 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use tokio::time::{Instant, sleep};
 
-use crate::cgroup::{self, LimitSupport, Limits};
+use crate::cgroup::{self, CgroupError, LimitSupport, Limits};
 use crate::launch::{self, InstanceFiles};
 use crate::procfs;
 use crate::{
@@ -31,6 +31,15 @@ use crate::{
 const POLL: Duration = Duration::from_millis(20);
 /// How long terminate waits for SIGKILLed processes to disappear and their group to empty.
 const AFTER_KILL: Duration = Duration::from_secs(5);
+
+/// How [`ProcessProvider::freeze`] stopped an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// With the cgroup freezer.
+    Frozen,
+    /// With SIGSTOP (no freezer on this host).
+    Signalled,
+}
 
 /// Exit of each child spawned in this run, keyed by (pid, start time); `None` while it runs.
 type Exits = Arc<Mutex<HashMap<(u32, u64), Option<ExitStatus>>>>;
@@ -197,13 +206,59 @@ impl ProcessProvider {
         }
     }
 
+    /// Stops every process of the instance where it stands (a warm pool's `Stopped` state): the
+    /// cgroup freezer when the instance has one (v2 `cgroup.freeze`, v1 `freezer.state`), else
+    /// SIGSTOP to its process group. Returns once the kernel reports the group frozen (or
+    /// after a short bound: freezing a group that is busy in the kernel can take a moment).
+    pub async fn freeze(&self, p: &InstanceProcess) -> Result<Stopped, TerminateError> {
+        if let Some(cgroup) = &p.cgroup
+            && let Some((file, frozen, _)) = cgroup.freezer()
+        {
+            cgroup::write(&file, frozen).map_err(|source| {
+                TerminateError::Cgroup(CgroupError {
+                    path: file.clone(),
+                    source,
+                })
+            })?;
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while !cgroup.is_frozen() && Instant::now() < deadline {
+                sleep(POLL).await;
+            }
+            return Ok(Stopped::Frozen);
+        }
+        self.signal_all(p, Signal::SIGSTOP)?;
+        Ok(Stopped::Signalled)
+    }
+
+    /// Lets a frozen (or SIGSTOPped) instance run again. Idempotent: thawing a running
+    /// instance does nothing.
+    pub fn thaw(&self, p: &InstanceProcess) -> Result<(), TerminateError> {
+        if let Some(cgroup) = &p.cgroup
+            && let Some((file, _, thawed)) = cgroup.freezer()
+        {
+            cgroup::write(&file, thawed).map_err(|source| {
+                TerminateError::Cgroup(CgroupError {
+                    path: file.clone(),
+                    source,
+                })
+            })?;
+        }
+        // SIGCONT as well: harmless for a running process, and it resumes one that was
+        // stopped with SIGSTOP (no freezer) or by anything else.
+        self.signal_all(p, Signal::SIGCONT)
+    }
+
     /// SIGTERM to the process group, then SIGKILL after `grace`; removes the cgroup. Idempotent.
+    /// A frozen instance is thawed first, so that it can handle SIGTERM.
     pub async fn terminate(
         &self,
         p: &InstanceProcess,
         grace: Duration,
     ) -> Result<(), TerminateError> {
         self.signal_all(p, Signal::SIGTERM)?;
+        if let Err(e) = self.thaw(p) {
+            tracing::debug!(id = %p.id, error = %e, "could not thaw before terminating");
+        }
         let deadline = Instant::now() + grace;
         while self.has_processes(p) && Instant::now() < deadline {
             sleep(POLL).await;
@@ -238,7 +293,10 @@ impl ProcessProvider {
     /// SIGKILL the whole group now (chaos drills, shutdown escalation). The cgroup stays until
     /// [`terminate`](Self::terminate) is called.
     pub fn kill(&self, p: &InstanceProcess) -> Result<(), TerminateError> {
-        self.signal_all(p, Signal::SIGKILL)
+        self.signal_all(p, Signal::SIGKILL)?;
+        // A v1-frozen process only dies once thawed.
+        let _ = self.thaw(p);
+        Ok(())
     }
 
     /// Re-attach to a process recorded by an earlier run of updraft: Some if that pid still runs

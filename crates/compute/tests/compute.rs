@@ -384,3 +384,70 @@ fn assert_no_cgroup_left(p: &InstanceProcess) {
         }
     }
 }
+
+/// Lines in the instance's console log.
+fn log_lines(p: &InstanceProcess) -> usize {
+    std::fs::read_to_string(&p.log_path)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+/// Whether the log grows past `before` within a few seconds.
+async fn grows(p: &InstanceProcess, before: usize) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while log_lines(p) <= before && Instant::now() < deadline {
+        sleep(Duration::from_millis(20)).await;
+    }
+    log_lines(p) > before
+}
+
+#[tokio::test]
+async fn a_frozen_instance_stops_running_and_thaws_where_it_was() {
+    timeout(TEST_TIMEOUT, async {
+        let fx = Fixture::new(1000);
+        // Prints a line every 50 ms: the log grows only while the instance runs.
+        let i = fx
+            .launch("while :; do echo tick; sleep 0.05; done\n", "t3.micro")
+            .await;
+        assert!(grows(&i.p, log_lines(&i.p)).await, "the instance runs");
+
+        let how = fx.provider.freeze(&i.p).await.unwrap();
+        println!("warm pool instances are stopped with {how:?} here");
+        if let Some(cgroup) = &i.p.cgroup {
+            assert_eq!(how, compute::Stopped::Frozen);
+            assert!(cgroup.is_frozen(), "the kernel reports the group frozen");
+        }
+        // Anything printed while freezing has landed by now.
+        sleep(Duration::from_millis(200)).await;
+        let frozen_at = log_lines(&i.p);
+        sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            log_lines(&i.p),
+            frozen_at,
+            "a frozen instance prints nothing"
+        );
+        assert_eq!(
+            fx.provider.status(&i.p),
+            ProcessStatus::Running,
+            "frozen is not dead"
+        );
+
+        fx.provider.thaw(&i.p).unwrap();
+        assert!(grows(&i.p, frozen_at).await, "it runs again after thawing");
+
+        // Frozen again, it still terminates promptly (it is thawed to handle SIGTERM).
+        fx.provider.freeze(&i.p).await.unwrap();
+        let started = Instant::now();
+        fx.provider
+            .terminate(&i.p, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "SIGTERM was handled, no SIGKILL needed"
+        );
+        assert_no_cgroup_left(&i.p);
+    })
+    .await
+    .unwrap();
+}

@@ -162,12 +162,17 @@ pub fn detect_from(mounts: &[CgroupMount], self_cgroup: &str) -> LimitSupport {
                 cpuacct.map(|d| d.join("updraft")),
                 memory.join("updraft"),
             );
+            // The freezer is optional: without it warm pool instances are stopped with SIGSTOP.
+            let freezer = dir_for("freezer")
+                .map(|d| d.join("updraft"))
+                .filter(|d| fs::create_dir_all(d).is_ok() && d.join("freezer.state").exists());
             match create_v1_bases(&bases.0, bases.1.as_deref(), &bases.2) {
                 Ok(()) => {
                     return LimitSupport::V1 {
                         cpu: bases.0,
                         cpuacct: bases.1,
                         memory: bases.2,
+                        freezer,
                     };
                 }
                 Err(e) => why_not.push(e),

@@ -35,8 +35,12 @@ pub enum LimitSupport {
         cpu: PathBuf,
         cpuacct: Option<PathBuf>,
         memory: PathBuf,
+        /// The `freezer` hierarchy's base group, when it is mounted and writable: warm pool
+        /// instances are stopped with it. `None`: they are stopped with SIGSTOP.
+        freezer: Option<PathBuf>,
     },
-    /// cgroup v2: the base group, whose children get the cpu and memory controllers.
+    /// cgroup v2: the base group, whose children get the cpu and memory controllers (every
+    /// v2 group can be frozen with `cgroup.freeze`).
     V2 { base: PathBuf },
     /// Instances run without limits; `reason` says why and what would enable them.
     Unavailable { reason: String },
@@ -50,6 +54,8 @@ pub enum CgroupPaths {
         cpu: PathBuf,
         cpuacct: Option<PathBuf>,
         memory: PathBuf,
+        #[serde(default)]
+        freezer: Option<PathBuf>,
     },
     V2 {
         dir: PathBuf,
@@ -118,10 +124,12 @@ pub fn create(
             cpu,
             cpuacct,
             memory,
+            freezer,
         } => CgroupPaths::V1 {
             cpu: cpu.join(scope).join(id),
             cpuacct: cpuacct.as_ref().map(|d| d.join(scope).join(id)),
             memory: memory.join(scope).join(id),
+            freezer: freezer.as_ref().map(|d| d.join(scope).join(id)),
         },
         LimitSupport::V2 { base } => {
             let scope_dir = base.join(scope);
@@ -182,10 +190,12 @@ impl CgroupPaths {
                 cpu,
                 cpuacct,
                 memory,
+                freezer,
             } => [
                 Some(cpu.as_path()),
                 cpuacct.as_deref(),
                 Some(memory.as_path()),
+                freezer.as_deref(),
             ]
             .into_iter()
             .flatten()
@@ -194,6 +204,28 @@ impl CgroupPaths {
         };
         dirs.dedup();
         dirs
+    }
+
+    /// Where this instance can be frozen as a group: (control file, frozen value, thawed value).
+    /// `None` when only signals can stop it (v1 without a freezer hierarchy).
+    pub fn freezer(&self) -> Option<(PathBuf, &'static str, &'static str)> {
+        match self {
+            CgroupPaths::V1 { freezer, .. } => freezer
+                .as_ref()
+                .map(|d| (d.join("freezer.state"), "FROZEN", "THAWED")),
+            CgroupPaths::V2 { dir } => Some((dir.join("cgroup.freeze"), "1", "0")),
+        }
+    }
+
+    /// Whether the kernel reports the group frozen (not just freezing).
+    pub fn is_frozen(&self) -> bool {
+        match self {
+            CgroupPaths::V1 { freezer, .. } => freezer.as_ref().is_some_and(|d| {
+                fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
+            }),
+            CgroupPaths::V2 { dir } => fs::read_to_string(dir.join("cgroup.events"))
+                .is_ok_and(|s| s.lines().any(|l| l.trim() == "frozen 1")),
+        }
     }
 
     /// CPU time used by every process that ever ran in the group.
@@ -275,11 +307,18 @@ mod tests {
             cpu: "/c/cpu,cpuacct/x".into(),
             cpuacct: Some("/c/cpu,cpuacct/x".into()),
             memory: "/c/memory/x".into(),
+            freezer: None,
         };
         assert_eq!(p.dirs().len(), 2);
         let json = serde_json::to_string(&p).unwrap();
         assert!(json.contains("\"version\":\"v1\""), "{json}");
         assert_eq!(serde_json::from_str::<CgroupPaths>(&json).unwrap(), p);
+        // Records written before the freezer existed still read.
+        let old = r#"{"version":"v1","cpu":"/a","cpuacct":null,"memory":"/b"}"#;
+        assert!(matches!(
+            serde_json::from_str::<CgroupPaths>(old).unwrap(),
+            CgroupPaths::V1 { freezer: None, .. }
+        ));
     }
 
     #[test]
