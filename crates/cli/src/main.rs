@@ -3,6 +3,7 @@
 //! This binary is a thin shell: it parses arguments, loads configuration, runs the daemon in
 //! the foreground (`up`) or talks to a running one through its local API (everything else).
 
+mod asg;
 mod chaos;
 mod db;
 mod db_drill;
@@ -37,6 +38,7 @@ Start here:\n  updraft up                 bring up examples/mylearning in the fo
 updraft status             load balancer, target health and instances per AZ\n  \
 updraft scale web 5        set the desired capacity of auto scaling group \"web\"\n  \
 updraft load URL --rate 200 --duration 30s   load it; p50/p99, errors, capacity\n  \
+updraft activities web     what the group did and why, in AWS's words\n  \
 updraft down               stop the stack (or press Ctrl-C where `up` runs)"
 )]
 struct Cli {
@@ -85,6 +87,27 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+    /// Protect instances from scale-in (like `aws autoscaling set-instance-protection
+    /// --protected-from-scale-in`): scale-in, rebalancing and maximum lifetime pass them over;
+    /// health checks still replace them.
+    Protect {
+        group: String,
+        /// Instance ids (i-…), up to 50.
+        #[arg(required = true)]
+        instances: Vec<String>,
+    },
+    /// Remove scale-in protection from instances (`--no-protected-from-scale-in`).
+    Unprotect {
+        group: String,
+        #[arg(required = true)]
+        instances: Vec<String>,
+    },
+    /// Answer lifecycle hooks: complete an action, or extend it with a heartbeat.
+    #[command(subcommand)]
+    Lifecycle(asg::LifecycleCommand),
+    /// Instance refresh: replace a group's instances with its current launch template.
+    #[command(subcommand)]
+    Refresh(asg::RefreshCommand),
     /// Check a configuration without starting anything (like `terraform validate`).
     Validate(up::ConfigArgs),
     /// Show what `apply` would change in the running stack (like `terraform plan`).
@@ -192,6 +215,14 @@ async fn run(cli: Cli) -> ExitCode {
             })
             .await
         }
+        Command::Protect { group, instances } => {
+            asg::protect(&cli.state_dir, group, instances, true).await
+        }
+        Command::Unprotect { group, instances } => {
+            asg::protect(&cli.state_dir, group, instances, false).await
+        }
+        Command::Lifecycle(cmd) => asg::lifecycle(&cli.state_dir, cmd).await,
+        Command::Refresh(cmd) => asg::refresh(&cli.state_dir, cmd).await,
         Command::Activities { group, limit } => {
             remote(&cli.state_dir, |c| async move {
                 let activities = c.activities(&group, limit).await?;

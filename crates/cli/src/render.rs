@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use model::LifecycleState;
 use server::store::Activity;
 use server::views::StackStatus;
 
@@ -109,23 +110,41 @@ pub fn status(s: &StackStatus) -> String {
         if !g.instances.is_empty() {
             let _ = writeln!(
                 out,
-                "  {:<12} {:<21} {:<12} {:<10} {:<21} {:<10} {:>8}",
+                "  {:<12} {:<21} {:<19} {:<10} {:<21} {:<10} {:>8}  NOTE",
                 "AZ", "INSTANCE", "LIFECYCLE", "HEALTH", "ADDRESS", "TYPE", "PID"
             );
         }
+        // Group instances first, then the warm pool; by zone within each.
         let mut instances: Vec<_> = g.instances.iter().collect();
-        instances.sort_by(|a, b| (&a.availability_zone, &a.id).cmp(&(&b.availability_zone, &b.id)));
+        instances.sort_by(|a, b| {
+            (a.lifecycle.is_warmed(), &a.availability_zone, &a.id).cmp(&(
+                b.lifecycle.is_warmed(),
+                &b.availability_zone,
+                &b.id,
+            ))
+        });
         for i in instances {
+            let mut notes = Vec::new();
+            if i.protected_from_scale_in {
+                notes.push("protected".to_owned());
+            }
+            if g.warming.contains(&i.id) {
+                notes.push("warming up".to_owned());
+            }
+            if let Some(w) = &i.waiting_for {
+                notes.push(format!("waits for {w}"));
+            }
             let _ = writeln!(
                 out,
-                "  {:<12} {:<21} {:<12} {:<10} {:<21} {:<10} {:>8}",
+                "  {:<12} {:<21} {:<19} {:<10} {:<21} {:<10} {:>8}  {}",
                 i.availability_zone,
                 i.id.as_str(),
                 i.lifecycle.as_str(),
                 i.target_health.map_or("-", |h| h.as_str()),
                 i.address,
                 i.instance_type,
-                i.pid.map_or_else(|| "-".into(), |p| p.to_string())
+                i.pid.map_or_else(|| "-".into(), |p| p.to_string()),
+                notes.join("; ")
             );
         }
         let per_zone: Vec<String> = g
@@ -141,6 +160,43 @@ pub fn status(s: &StackStatus) -> String {
             })
             .collect();
         let _ = writeln!(out, "  per AZ: {}", per_zone.join(", "));
+        if let Some(p) = &g.warm_pool {
+            let warm: Vec<String> = LifecycleState::ALL
+                .iter()
+                .filter(|l| l.is_warmed())
+                .map(|l| (l, g.count(*l)))
+                .filter(|(_, n)| *n > 0)
+                .map(|(l, n)| format!("{n} {l}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  warm pool: {} instances {} (min {}, prepared capacity {}{}): {}",
+                p.size,
+                p.pool_state,
+                p.min_size,
+                p.max_group_prepared_capacity
+                    .map_or_else(|| "max_size".into(), |n| n.to_string()),
+                if p.reuse_on_scale_in {
+                    ", reused on scale-in"
+                } else {
+                    ""
+                },
+                if warm.is_empty() {
+                    "empty".into()
+                } else {
+                    warm.join(", ")
+                }
+            );
+        }
+        if !g.lifecycle_hooks.is_empty() {
+            let _ = writeln!(out, "  lifecycle hooks: {}", g.lifecycle_hooks.join(", "));
+        }
+        if !g.suspended_processes.is_empty() {
+            let _ = writeln!(out, "  suspended: {}", g.suspended_processes.join(", "));
+        }
+        if let Some(r) = &g.instance_refresh {
+            let _ = writeln!(out, "  instance refresh: {}", scaling::refresh::summary(r));
+        }
         if let Some(w) = &g.waiting {
             let _ = writeln!(out, "  waiting: {w}");
         }
@@ -188,7 +244,11 @@ pub fn activities(list: &[Activity]) -> String {
             let _ = writeln!(out, "  Status: {m}");
         }
         if let Some(end) = a.end_time {
-            let _ = writeln!(out, "  Ended: {end}");
+            let _ = writeln!(
+                out,
+                "  Ended: {end}  Duration: {:.1} s",
+                end.since(a.start_time).as_secs_f64()
+            );
         }
     }
     out

@@ -235,15 +235,29 @@ fn summary(status: &StackStatus) -> String {
                 .iter()
                 .filter(|i| i.target_health == Some(TargetHealthState::Healthy))
                 .count();
-            format!(
+            let mut line = format!(
                 "{}: desired {}, {} Pending, {} InService ({} healthy), {} Terminating",
                 g.name,
                 g.desired_capacity,
-                g.count(LifecycleState::Pending),
+                g.count(LifecycleState::Pending) + g.count(LifecycleState::PendingWait),
                 g.count(LifecycleState::InService),
                 healthy,
-                g.count(LifecycleState::Terminating),
-            )
+                g.count(LifecycleState::Terminating) + g.count(LifecycleState::TerminatingWait),
+            );
+            let waiting =
+                g.count(LifecycleState::PendingWait) + g.count(LifecycleState::TerminatingWait);
+            if waiting > 0 {
+                line.push_str(&format!(" ({waiting} held by lifecycle hooks)"));
+            }
+            if g.warm_pool.is_some() {
+                let warm = g
+                    .instances
+                    .iter()
+                    .filter(|i| i.lifecycle.is_warmed())
+                    .count();
+                line.push_str(&format!(", {warm} in the warm pool"));
+            }
+            line
         })
         .collect::<Vec<_>>()
         .join("; ")

@@ -34,6 +34,9 @@ pub enum ChangeAction {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Plan {
     pub changes: Vec<Change>,
+    /// What applying it set in motion (an instance refresh, say), one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Plan {
@@ -69,7 +72,11 @@ impl fmt::Display for Plan {
             self.count(|a| matches!(a, ChangeAction::Create)),
             self.count(|a| matches!(a, ChangeAction::Update { .. })),
             self.count(|a| matches!(a, ChangeAction::Destroy)),
-        )
+        )?;
+        for note in &self.notes {
+            writeln!(f, "{note}")?;
+        }
+        Ok(())
     }
 }
 
@@ -113,7 +120,10 @@ pub fn plan(current: &Stack, desired: &Stack) -> Plan {
         }
     }
     changes.sort_by(|a, b| a.address.cmp(&b.address));
-    Plan { changes }
+    Plan {
+        changes,
+        notes: Vec::new(),
+    }
 }
 
 fn diff_resources(

@@ -107,11 +107,11 @@ pub enum ScalingProcess {
     ReplaceUnhealthy,
     /// Zones are not rebalanced.
     AZRebalance,
-    /// Alarms do not run scaling policies.
+    /// Alarms do not run scaling policies (honoured by the policy engine).
     AlarmNotification,
-    /// Scheduled actions do not run.
+    /// Scheduled actions do not run (honoured by the policy engine).
     ScheduledActions,
-    /// New InService instances are not registered with target groups.
+    /// Accepted; updraft registers InService instances regardless.
     AddToLoadBalancer,
     /// Instance refreshes pause.
     InstanceRefresh,

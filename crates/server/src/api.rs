@@ -7,6 +7,12 @@
 //! | GET | `/v1/status` | [`StackStatus`](crate::views::StackStatus) |
 //! | PUT | `/v1/auto-scaling-groups/{name}/desired-capacity` | `{"desired_capacity": n}` |
 //! | GET | `/v1/auto-scaling-groups/{name}/activities?limit=n` | `[Activity]`, newest first |
+//! | PUT | `/v1/auto-scaling-groups/{name}/instance-protection` | [`InstanceProtection`] → `{"instance_ids": [...]}` |
+//! | POST | `/v1/auto-scaling-groups/{name}/lifecycle-hooks/{hook}/complete` | [`CompleteLifecycleAction`] → [`LifecycleActionAnswer`] |
+//! | POST | `/v1/auto-scaling-groups/{name}/lifecycle-hooks/{hook}/heartbeat` | [`LifecycleHeartbeat`] → [`LifecycleActionAnswer`] |
+//! | POST | `/v1/auto-scaling-groups/{name}/instance-refreshes` | [`RefreshOverrides`] → the new [`InstanceRefresh`] |
+//! | GET | `/v1/auto-scaling-groups/{name}/instance-refreshes` | `[InstanceRefresh]`, newest first |
+//! | DELETE | `/v1/auto-scaling-groups/{name}/instance-refreshes` | cancels the active one → [`InstanceRefresh`] |
 //! | GET | `/v1/stack` | the applied [`model::Stack`] |
 //! | PUT | `/v1/stack` | [`ApplyRequest`] → [`config::Plan`] (`updraft apply`) |
 //! | POST | `/v1/shutdown` | stops the stack (`updraft down`) |
@@ -30,7 +36,8 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::controller::ControllerHandle;
+use crate::controller::{ControllerHandle, LifecycleActionAnswer, RefreshOverrides};
+use scaling::InstanceRefresh;
 
 /// Largest request body the API reads.
 const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -39,6 +46,33 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DesiredCapacity {
     pub desired_capacity: u32,
+}
+
+/// `PUT …/instance-protection` body (`SetInstanceProtection`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InstanceProtection {
+    pub instance_ids: Vec<String>,
+    pub protected_from_scale_in: bool,
+}
+
+/// `POST …/lifecycle-hooks/{hook}/complete` body (`CompleteLifecycleAction`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CompleteLifecycleAction {
+    pub instance_id: String,
+    pub lifecycle_action_result: model::LifecycleActionResult,
+}
+
+/// `POST …/lifecycle-hooks/{hook}/heartbeat` body (`RecordLifecycleActionHeartbeat`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LifecycleHeartbeat {
+    pub instance_id: String,
+}
+
+/// The answer to `SetInstanceProtection`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ProtectedInstances {
+    pub instance_ids: Vec<model::InstanceId>,
+    pub protected_from_scale_in: bool,
 }
 
 /// `PUT /v1/stack` body: a configuration the CLI has loaded and validated.
@@ -141,6 +175,79 @@ async fn route(
                 Ok(a) => json(StatusCode::OK, &a),
                 Err(message) => error(StatusCode::NOT_FOUND, "ValidationError", &message),
             }
+        }
+        (&Method::PUT, ["v1", "auto-scaling-groups", name, "instance-protection"]) => {
+            let name = (*name).to_owned();
+            match read_json::<InstanceProtection>(req).await {
+                Err(resp) => resp,
+                Ok(body) => answer(
+                    handle
+                        .set_instance_protection(
+                            &name,
+                            body.instance_ids,
+                            body.protected_from_scale_in,
+                        )
+                        .await
+                        .map(|ids| ProtectedInstances {
+                            instance_ids: ids,
+                            protected_from_scale_in: body.protected_from_scale_in,
+                        }),
+                ),
+            }
+        }
+        (
+            &Method::POST,
+            [
+                "v1",
+                "auto-scaling-groups",
+                name,
+                "lifecycle-hooks",
+                hook,
+                verb,
+            ],
+        ) => {
+            let (name, hook, verb) = ((*name).to_owned(), (*hook).to_owned(), *verb);
+            match verb {
+                "complete" => match read_json::<CompleteLifecycleAction>(req).await {
+                    Err(resp) => resp,
+                    Ok(b) => answer::<LifecycleActionAnswer>(
+                        handle
+                            .lifecycle_action(
+                                &name,
+                                &hook,
+                                &b.instance_id,
+                                Some(b.lifecycle_action_result),
+                            )
+                            .await,
+                    ),
+                },
+                "heartbeat" => match read_json::<LifecycleHeartbeat>(req).await {
+                    Err(resp) => resp,
+                    Ok(b) => answer::<LifecycleActionAnswer>(
+                        handle
+                            .lifecycle_action(&name, &hook, &b.instance_id, None)
+                            .await,
+                    ),
+                },
+                other => error(
+                    StatusCode::NOT_FOUND,
+                    "UnknownOperation",
+                    &format!("no lifecycle hook operation `{other}` (complete, heartbeat)"),
+                ),
+            }
+        }
+        (&Method::POST, ["v1", "auto-scaling-groups", name, "instance-refreshes"]) => {
+            let name = (*name).to_owned();
+            match read_json::<RefreshOverrides>(req).await {
+                Err(resp) => resp,
+                Ok(o) => answer::<InstanceRefresh>(handle.start_instance_refresh(&name, o).await),
+            }
+        }
+        (&Method::GET, ["v1", "auto-scaling-groups", name, "instance-refreshes"]) => {
+            answer(handle.instance_refreshes(name).await)
+        }
+        (&Method::DELETE, ["v1", "auto-scaling-groups", name, "instance-refreshes"]) => {
+            answer::<InstanceRefresh>(handle.cancel_instance_refresh(name).await)
         }
         (&Method::GET, ["v1", "stack"]) => match handle.stack().await {
             Some(s) => json(StatusCode::OK, &s),
@@ -267,6 +374,14 @@ async fn read_json<T: for<'de> Deserialize<'de>>(
         .to_bytes();
     serde_json::from_slice(&body)
         .map_err(|e| error(StatusCode::BAD_REQUEST, "InvalidRequest", &e.to_string()))
+}
+
+/// 200 with the value, or 400 `ValidationError` with the controller's message.
+fn answer<T: Serialize>(result: Result<T, String>) -> Response<Full<Bytes>> {
+    match result {
+        Ok(v) => json(StatusCode::OK, &v),
+        Err(message) => error(StatusCode::BAD_REQUEST, "ValidationError", &message),
+    }
 }
 
 fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {

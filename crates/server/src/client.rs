@@ -10,10 +10,15 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{ApiError, ApplyRequest, DesiredCapacity};
+use crate::api::{
+    ApiError, ApplyRequest, CompleteLifecycleAction, DesiredCapacity, InstanceProtection,
+    LifecycleHeartbeat, ProtectedInstances,
+};
+use crate::controller::{LifecycleActionAnswer, RefreshOverrides};
 use crate::daemon::DaemonInfo;
 use crate::store::Activity;
 use crate::views::StackStatus;
+use scaling::InstanceRefresh;
 
 /// Why a call to the daemon failed.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +88,79 @@ impl ApiClient {
     ) -> Result<Vec<Activity>, ClientError> {
         let path = format!("/v1/auto-scaling-groups/{group}/activities?limit={limit}");
         self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    /// `SetInstanceProtection` for instances of `group`.
+    pub async fn set_instance_protection(
+        &self,
+        group: &str,
+        instance_ids: Vec<String>,
+        protected: bool,
+    ) -> Result<ProtectedInstances, ClientError> {
+        let body = InstanceProtection {
+            instance_ids,
+            protected_from_scale_in: protected,
+        };
+        let path = format!("/v1/auto-scaling-groups/{group}/instance-protection");
+        self.call(Method::PUT, &path, Some(&body)).await
+    }
+
+    /// `CompleteLifecycleAction`.
+    pub async fn complete_lifecycle_action(
+        &self,
+        group: &str,
+        hook: &str,
+        instance_id: &str,
+        result: model::LifecycleActionResult,
+    ) -> Result<LifecycleActionAnswer, ClientError> {
+        let body = CompleteLifecycleAction {
+            instance_id: instance_id.to_owned(),
+            lifecycle_action_result: result,
+        };
+        let path = format!("/v1/auto-scaling-groups/{group}/lifecycle-hooks/{hook}/complete");
+        self.call(Method::POST, &path, Some(&body)).await
+    }
+
+    /// `RecordLifecycleActionHeartbeat`.
+    pub async fn lifecycle_heartbeat(
+        &self,
+        group: &str,
+        hook: &str,
+        instance_id: &str,
+    ) -> Result<LifecycleActionAnswer, ClientError> {
+        let body = LifecycleHeartbeat {
+            instance_id: instance_id.to_owned(),
+        };
+        let path = format!("/v1/auto-scaling-groups/{group}/lifecycle-hooks/{hook}/heartbeat");
+        self.call(Method::POST, &path, Some(&body)).await
+    }
+
+    /// `StartInstanceRefresh`.
+    pub async fn start_instance_refresh(
+        &self,
+        group: &str,
+        overrides: &RefreshOverrides,
+    ) -> Result<InstanceRefresh, ClientError> {
+        let path = format!("/v1/auto-scaling-groups/{group}/instance-refreshes");
+        self.call(Method::POST, &path, Some(overrides)).await
+    }
+
+    /// `DescribeInstanceRefreshes`, newest first.
+    pub async fn instance_refreshes(
+        &self,
+        group: &str,
+    ) -> Result<Vec<InstanceRefresh>, ClientError> {
+        let path = format!("/v1/auto-scaling-groups/{group}/instance-refreshes");
+        self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    /// `CancelInstanceRefresh`.
+    pub async fn cancel_instance_refresh(
+        &self,
+        group: &str,
+    ) -> Result<InstanceRefresh, ClientError> {
+        let path = format!("/v1/auto-scaling-groups/{group}/instance-refreshes");
+        self.call(Method::DELETE, &path, None::<&()>).await
     }
 
     /// The stack as the daemon runs it.

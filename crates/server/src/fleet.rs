@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use compute::InstanceProcess;
 use model::{AvailabilityZone, InstanceId, LifecycleState, TargetHealthState, Timestamp};
-use scaling::{InstanceView, ProcessState};
+use scaling::{InstanceView, LifecycleAction, ProcessState};
 use serde::{Deserialize, Serialize};
 
 /// One instance of an auto scaling group, as the control plane records it.
@@ -32,6 +32,15 @@ pub struct InstanceRecord {
     pub exit_detail: Option<String>,
     /// The last lines of its console log when it failed.
     pub log_tail: Vec<String>,
+    /// The lifecycle actions it waits for (in a `…:Wait` state).
+    #[serde(default)]
+    pub lifecycle_actions: Vec<LifecycleAction>,
+    /// Its port has accepted a connection: the application is up.
+    #[serde(default)]
+    pub booted: bool,
+    /// Draining on its way back to the warm pool (`reuse_on_scale_in`).
+    #[serde(default)]
+    pub to_warm_pool: bool,
 }
 
 impl InstanceRecord {
@@ -64,6 +73,9 @@ impl InstanceRecord {
             target_health,
             ever_healthy: self.ever_healthy,
             in_flight,
+            lifecycle_actions: self.lifecycle_actions.clone(),
+            booted: self.booted || self.ever_healthy,
+            to_warm_pool: self.to_warm_pool,
         }
     }
 }

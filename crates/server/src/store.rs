@@ -281,6 +281,16 @@ impl Store {
         Ok(())
     }
 
+    /// Changes the status message of an activity still in progress ("waiting for lifecycle
+    /// hook boot").
+    pub fn note_activity(&self, id: i64, message: Option<&str>) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE activities SET status_message = ?2 WHERE id = ?1 AND status = 'InProgress'",
+            params![id, message],
+        )?;
+        Ok(())
+    }
+
     /// The in-progress activity about an instance, if any (its launch or its termination).
     pub fn open_activity(&self, instance: &InstanceId) -> Result<Option<i64>, StoreError> {
         Ok(self
@@ -292,6 +302,19 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?)
+    }
+
+    /// Whether activity `id` is a launch ("Launching a new EC2 instance…").
+    pub fn is_launch_activity(&self, id: i64) -> Result<bool, StoreError> {
+        let description: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT description FROM activities WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(description.is_some_and(|d| d.starts_with("Launching")))
     }
 
     /// The newest `limit` activities of a group, newest first.

@@ -56,5 +56,8 @@ pub fn instance(bits: u128, group: &str, lifecycle: LifecycleState) -> InstanceR
         ever_healthy: false,
         exit_detail: None,
         log_tail: vec![],
+        lifecycle_actions: vec![],
+        booted: false,
+        to_warm_pool: false,
     }
 }

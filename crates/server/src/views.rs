@@ -2,6 +2,7 @@
 //! API (which sends them) and the CLI (which renders them).
 
 use model::{InstanceId, LifecycleState, TargetHealthState, Timestamp};
+use scaling::InstanceRefresh;
 use serde::{Deserialize, Serialize};
 
 use crate::store::Activity;
@@ -121,6 +122,31 @@ pub struct GroupStatus {
     pub last_failure: Option<LaunchFailure>,
     /// Newest first.
     pub recent_activities: Vec<Activity>,
+    /// The warm pool, when the group has one.
+    #[serde(default)]
+    pub warm_pool: Option<WarmPoolStatus>,
+    /// The latest instance refresh.
+    #[serde(default)]
+    pub instance_refresh: Option<InstanceRefresh>,
+    /// Names of its lifecycle hooks with their transition.
+    #[serde(default)]
+    pub lifecycle_hooks: Vec<String>,
+    #[serde(default)]
+    pub suspended_processes: Vec<String>,
+    /// Instances still warming up (excluded from the group's metrics, counted as capacity).
+    #[serde(default)]
+    pub warming: Vec<InstanceId>,
+}
+
+/// A group's warm pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WarmPoolStatus {
+    pub pool_state: String,
+    pub min_size: u32,
+    pub max_group_prepared_capacity: Option<u32>,
+    pub reuse_on_scale_in: bool,
+    /// How many instances the pool should hold now.
+    pub size: u32,
 }
 
 impl GroupStatus {
@@ -144,6 +170,13 @@ pub struct InstanceStatus {
     pub launched_at: Timestamp,
     pub pid: Option<u32>,
     pub log: Option<String>,
+    #[serde(default)]
+    pub protected_from_scale_in: bool,
+    #[serde(default)]
+    pub launch_template_version: u32,
+    /// What it waits for in a `…:Wait` state: "boot until 2026-…".
+    #[serde(default)]
+    pub waiting_for: Option<String>,
 }
 
 /// The last launch that failed, with the end of its console log.

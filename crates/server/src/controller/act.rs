@@ -23,6 +23,7 @@ const DEFAULT_INSTANCE_PORT: u16 = 8080;
 impl Controller {
     /// One pass of observe → decide → act over every group.
     pub(crate) async fn reconcile(&mut self) -> Result<(), StoreError> {
+        self.probe_boots().await?;
         let seen = self.observe()?;
         let now = self.clock.now();
         let impaired = self.impaired_zones();
@@ -54,6 +55,7 @@ impl Controller {
                     .iter()
                     .filter_map(|k| self.stack.target_groups.get(k))
                     .collect();
+                let hooks = self.stack.lifecycle_hooks_of(spec);
                 let observed = Observed {
                     instances: &views,
                     subnets: &slots,
@@ -68,6 +70,7 @@ impl Controller {
                         .max()
                         .unwrap_or(Duration::ZERO),
                     has_target_groups: !target_groups.is_empty(),
+                    lifecycle_hooks: &hooks,
                 };
                 scaling::decide(spec, &group.state, observed, now)
             };
@@ -141,8 +144,9 @@ impl Controller {
                 subnet,
                 availability_zone,
                 cause,
+                warm_pool,
             } => {
-                self.launch(group, &subnet, availability_zone, &cause, now)
+                self.launch(group, &subnet, availability_zone, &cause, warm_pool, now)
                     .await?;
                 Ok(false)
             }
@@ -152,6 +156,7 @@ impl Controller {
                 };
                 r.lifecycle = LifecycleState::InService;
                 r.in_service_at = Some(now);
+                r.lifecycle_actions.clear();
                 let r = r.clone();
                 self.persist(&r)?;
                 if let Some(activity) = self.store.open_activity(&id)? {
@@ -161,22 +166,28 @@ impl Controller {
                 tracing::info!(instance = %id, group, az = %r.availability_zone, address = %r.addr(), "instance InService");
                 Ok(true)
             }
-            Action::Deregister { id, cause } => {
+            Action::Deregister {
+                id,
+                cause,
+                to_warm_pool,
+            } => {
                 let Some(r) = self.instances.get_mut(&id) else {
                     return Ok(false);
                 };
                 r.lifecycle = LifecycleState::Terminating;
                 r.terminating_at = Some(now);
+                r.to_warm_pool = to_warm_pool;
+                r.lifecycle_actions.clear();
                 let r = r.clone();
                 self.persist(&r)?;
-                self.store.start_activity(
-                    group,
-                    Some(&id),
-                    &format!("Terminating EC2 instance: {id}"),
-                    &cause,
-                    now,
-                )?;
-                tracing::info!(instance = %id, group, "instance Terminating (draining)");
+                let description = if to_warm_pool {
+                    format!("Moving EC2 instance to the warm pool: {id}")
+                } else {
+                    format!("Terminating EC2 instance: {id}")
+                };
+                self.store
+                    .start_activity(group, Some(&id), &description, &cause, now)?;
+                tracing::info!(instance = %id, group, to_warm_pool, "instance Terminating (draining)");
                 Ok(true)
             }
             Action::Terminate {
@@ -185,6 +196,21 @@ impl Controller {
                 failed_launch,
             } => {
                 self.terminate(group, &id, &cause, failed_launch, now)?;
+                Ok(true)
+            }
+            Action::WaitForLifecycleActions { id, state, actions } => {
+                self.wait_for_lifecycle_actions(&id, state, actions)
+            }
+            Action::EnterWarmPool { id, state } => {
+                self.enter_warm_pool(&id, state, now).await?;
+                Ok(false)
+            }
+            Action::LeaveWarmPool { id, cause } => {
+                self.leave_warm_pool(group, &id, &cause, now)?;
+                Ok(false)
+            }
+            Action::ReturnToWarmPool { id } => {
+                self.return_to_warm_pool(&id, now)?;
                 Ok(true)
             }
         }
@@ -196,22 +222,28 @@ impl Controller {
         subnet_key: &str,
         availability_zone: AvailabilityZone,
         cause: &str,
+        warm_pool: bool,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let id = InstanceId::from_bits(rand::random::<u128>());
-        let activity = self.store.start_activity(
-            group,
-            Some(&id),
-            &format!("Launching a new EC2 instance: {id}"),
-            cause,
-            now,
-        )?;
+        let description = if warm_pool {
+            format!("Launching a new EC2 instance into warm pool: {id}")
+        } else {
+            format!("Launching a new EC2 instance: {id}")
+        };
+        let activity = self
+            .store
+            .start_activity(group, Some(&id), &description, cause, now)?;
         match self
             .spawn_instance(group, subnet_key, &availability_zone, &id, now)
             .await
         {
-            Ok(record) => {
-                tracing::info!(instance = %id, group, az = %availability_zone, address = %record.addr(), "instance launched (Pending)");
+            Ok(mut record) => {
+                if warm_pool {
+                    record.lifecycle = LifecycleState::WarmedPending;
+                    record.protected_from_scale_in = false;
+                }
+                tracing::info!(instance = %id, group, az = %availability_zone, address = %record.addr(), lifecycle = %record.lifecycle, "instance launched");
                 self.persist(&record)?;
                 self.instances.insert(id, record);
             }
@@ -284,6 +316,11 @@ impl Controller {
                 ("UPDRAFT_INSTANCE_TYPE".into(), instance_type.name.into()),
                 ("UPDRAFT_REGION".into(), self.stack.region.clone()),
                 ("UPDRAFT_SUBNET".into(), subnet.id.clone()),
+                // Lets user data answer lifecycle hooks: `updraft lifecycle complete …`.
+                (
+                    "UPDRAFT_STATE_DIR".into(),
+                    self.config.state_dir.display().to_string(),
+                ),
             ]
             .into_iter()
             .chain(crate::databases::instance_env(&self.stack))
@@ -312,6 +349,9 @@ impl Controller {
             ever_healthy: false,
             exit_detail: None,
             log_tail: vec![],
+            lifecycle_actions: vec![],
+            booted: false,
+            to_warm_pool: false,
         })
     }
 
@@ -359,18 +399,38 @@ impl Controller {
                 });
             }
         } else {
-            let activity = match open {
-                Some(a) => a,
-                None => self.store.start_activity(
-                    group,
-                    Some(id),
-                    &format!("Terminating EC2 instance: {id}"),
-                    cause,
-                    now,
-                )?,
+            // A launch still in progress (a warm pool instance trimmed while booting, say)
+            // ends as Cancelled; the termination is an activity of its own.
+            let open = match open {
+                Some(a) if self.store.is_launch_activity(a)? => {
+                    self.store.finish_activity(
+                        a,
+                        ActivityStatus::Cancelled,
+                        Some("the instance was terminated before it was ready"),
+                        now,
+                    )?;
+                    None
+                }
+                other => other,
+            };
+            // An open termination activity already has its cause (the scale-in, the health
+            // check); how it ended (draining over, the termination hook's answer) is its
+            // status message.
+            let (activity, message) = match open {
+                Some(a) => (a, Some(cause)),
+                None => (
+                    self.store.start_activity(
+                        group,
+                        Some(id),
+                        &format!("Terminating EC2 instance: {id}"),
+                        cause,
+                        now,
+                    )?,
+                    None,
+                ),
             };
             self.store
-                .finish_activity(activity, ActivityStatus::Successful, None, now)?;
+                .finish_activity(activity, ActivityStatus::Successful, message, now)?;
             tracing::info!(instance = %id, group, "instance Terminated");
         }
         if let Some(process) = record.process {

@@ -28,7 +28,7 @@ impl Controller {
         label: String,
     ) -> Result<config::Plan, ApplyRefused> {
         config::carry_launch_template_versions(&self.stack, &mut desired);
-        let plan = config::plan(&self.stack, &desired);
+        let mut plan = config::plan(&self.stack, &desired);
         let now = self.clock.now();
 
         // Databases are not changed live (yet): refuse rather than half-apply.
@@ -53,13 +53,24 @@ impl Controller {
         let mut next = std::collections::BTreeMap::new();
         for spec in desired.auto_scaling_groups.values() {
             let group = match self.groups.get(&spec.key) {
-                Some(old) => Group {
-                    state: scaling::asg::respec(&old.spec, spec, &old.state, now),
-                    spec: spec.clone(),
-                    waiting: old.waiting.clone(),
-                    last_failure: old.last_failure.clone(),
-                    deleting: false,
-                },
+                Some(old) => {
+                    let mut group = Group {
+                        state: scaling::asg::respec(&old.spec, spec, &old.state, now),
+                        spec: spec.clone(),
+                        waiting: old.waiting.clone(),
+                        last_failure: old.last_failure.clone(),
+                        deleting: false,
+                    };
+                    let version =
+                        |stack: &Stack| stack.launch_template_of(spec).map_or(1, |t| t.version);
+                    let (before, after) = (version(&self.stack), version(&desired));
+                    if let Some(note) =
+                        super::refresh::on_apply(old, &mut group, before, after, now)
+                    {
+                        plan.notes.push(note);
+                    }
+                    group
+                }
                 None => Group {
                     state: GroupState::new(spec),
                     spec: spec.clone(),

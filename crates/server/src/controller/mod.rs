@@ -11,10 +11,14 @@
 mod act;
 mod apply;
 mod drills;
+mod lifecycle;
 mod observe;
+mod refresh;
 mod status;
 
 pub use apply::ApplyRefused;
+pub use lifecycle::{LifecycleActionAnswer, MAX_PROTECTION_IDS};
+pub use refresh::RefreshOverrides;
 pub(crate) use status::describe_limits;
 
 use std::collections::BTreeMap;
@@ -24,9 +28,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use compute::ProcessProvider;
-use model::{InstanceId, Stack};
+use model::{InstanceId, LifecycleActionResult, Stack};
 use proxy::DataPlane;
-use scaling::GroupState;
+use scaling::{GroupState, InstanceRefresh};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::chaos::{Drill, DrillSpec};
@@ -85,6 +89,37 @@ pub enum Command {
         reply: oneshot::Sender<Result<Drill, String>>,
     },
     Drills(oneshot::Sender<Result<Vec<Drill>, String>>),
+    /// `SetInstanceProtection`.
+    SetInstanceProtection {
+        group: String,
+        instances: Vec<String>,
+        protected: bool,
+        reply: oneshot::Sender<Result<Vec<InstanceId>, String>>,
+    },
+    /// `CompleteLifecycleAction` (with a result) or `RecordLifecycleActionHeartbeat`.
+    LifecycleAction {
+        group: String,
+        hook: String,
+        instance: String,
+        result: Option<LifecycleActionResult>,
+        reply: oneshot::Sender<Result<LifecycleActionAnswer, String>>,
+    },
+    /// `StartInstanceRefresh`.
+    StartInstanceRefresh {
+        group: String,
+        overrides: RefreshOverrides,
+        reply: oneshot::Sender<Result<InstanceRefresh, String>>,
+    },
+    /// `DescribeInstanceRefreshes`, newest first.
+    InstanceRefreshes {
+        group: String,
+        reply: oneshot::Sender<Result<Vec<InstanceRefresh>, String>>,
+    },
+    /// `CancelInstanceRefresh`.
+    CancelInstanceRefresh {
+        group: String,
+        reply: oneshot::Sender<Result<InstanceRefresh, String>>,
+    },
 }
 
 /// Something a background task reports back.
@@ -156,20 +191,6 @@ impl ControllerHandle {
         rx.await.map_err(|_| down())?
     }
 
-    /// Sends a command built around a reply channel and waits for the answer.
-    async fn ask<T>(
-        &self,
-        make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Command,
-    ) -> Result<T, String> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(make(reply))
-            .await
-            .map_err(|_| "the stack is shutting down".to_string())?;
-        rx.await
-            .map_err(|_| "the stack is shutting down".to_string())?
-    }
-
     pub async fn start_drill(&self, spec: DrillSpec) -> Result<Drill, String> {
         self.ask(|reply| Command::StartDrill { spec, reply }).await
     }
@@ -186,6 +207,80 @@ impl ControllerHandle {
 
     pub async fn drills(&self) -> Result<Vec<Drill>, String> {
         self.ask(Command::Drills).await
+    }
+
+    /// Sends a command built around a reply channel and waits for the answer.
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Command,
+    ) -> Result<T, String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| "the stack is shutting down".to_string())?;
+        rx.await
+            .map_err(|_| "the stack is shutting down".to_string())?
+    }
+
+    pub async fn set_instance_protection(
+        &self,
+        group: &str,
+        instances: Vec<String>,
+        protected: bool,
+    ) -> Result<Vec<InstanceId>, String> {
+        let group = group.to_owned();
+        self.ask(|reply| Command::SetInstanceProtection {
+            group,
+            instances,
+            protected,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn lifecycle_action(
+        &self,
+        group: &str,
+        hook: &str,
+        instance: &str,
+        result: Option<LifecycleActionResult>,
+    ) -> Result<LifecycleActionAnswer, String> {
+        let (group, hook, instance) = (group.to_owned(), hook.to_owned(), instance.to_owned());
+        self.ask(|reply| Command::LifecycleAction {
+            group,
+            hook,
+            instance,
+            result,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn start_instance_refresh(
+        &self,
+        group: &str,
+        overrides: RefreshOverrides,
+    ) -> Result<InstanceRefresh, String> {
+        let group = group.to_owned();
+        self.ask(|reply| Command::StartInstanceRefresh {
+            group,
+            overrides,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn instance_refreshes(&self, group: &str) -> Result<Vec<InstanceRefresh>, String> {
+        let group = group.to_owned();
+        self.ask(|reply| Command::InstanceRefreshes { group, reply })
+            .await
+    }
+
+    pub async fn cancel_instance_refresh(&self, group: &str) -> Result<InstanceRefresh, String> {
+        let group = group.to_owned();
+        self.ask(|reply| Command::CancelInstanceRefresh { group, reply })
+            .await
     }
 
     pub async fn activities(&self, group: &str, limit: usize) -> Result<Vec<Activity>, String> {
@@ -351,6 +446,36 @@ impl Controller {
             } => {
                 let _ = reply.send(self.set_desired_capacity(&group, desired));
             }
+            Command::SetInstanceProtection {
+                group,
+                instances,
+                protected,
+                reply,
+            } => {
+                let _ = reply.send(self.set_instance_protection(&group, &instances, protected));
+            }
+            Command::LifecycleAction {
+                group,
+                hook,
+                instance,
+                result,
+                reply,
+            } => {
+                let _ = reply.send(self.lifecycle_action(&group, &hook, &instance, result));
+            }
+            Command::StartInstanceRefresh {
+                group,
+                overrides,
+                reply,
+            } => {
+                let _ = reply.send(self.start_instance_refresh(&group, &overrides));
+            }
+            Command::InstanceRefreshes { group, reply } => {
+                let _ = reply.send(self.instance_refreshes(&group));
+            }
+            Command::CancelInstanceRefresh { group, reply } => {
+                let _ = reply.send(self.cancel_instance_refresh(&group));
+            }
             Command::Activities {
                 group,
                 limit,
@@ -384,7 +509,7 @@ impl Controller {
         self.stack.auto_scaling_group(name).map(|g| g.key.clone())
     }
 
-    fn no_such_group(&self, name: &str) -> String {
+    pub(crate) fn no_such_group(&self, name: &str) -> String {
         let names: Vec<_> = self.groups.values().map(|g| g.spec.name.as_str()).collect();
         format!(
             "no auto scaling group named `{name}` in this stack; groups: {}",
@@ -410,6 +535,23 @@ impl Controller {
             .map_err(|e| e.to_string())?;
         tracing::info!(group = %group.spec.name, desired, "desired capacity set");
         Ok(desired)
+    }
+
+    /// A group seen through warmup, for metrics: which InService instances contribute to the
+    /// group's aggregated metrics and which are still warming up (launching, held by a launch
+    /// hook, or InService for less than `warmup`; see `scaling::warmup::effective`).
+    pub(crate) fn warmup_view(
+        &self,
+        key: &str,
+        warmup: Duration,
+    ) -> Option<scaling::warmup::WarmupView> {
+        self.groups.get(key)?;
+        let views: Vec<_> = self
+            .group_instances(key)
+            .into_iter()
+            .map(|i| i.view(None, 0))
+            .collect();
+        Some(scaling::warmup::view(&views, warmup, self.clock.now()))
     }
 
     /// Instances of one group, oldest first.

@@ -20,7 +20,42 @@ pub(crate) struct Seen {
     pub in_flight: u64,
 }
 
+/// How long a boot probe waits for a connection (loopback answers at once or refuses).
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(200);
+
 impl Controller {
+    /// Marks warm pool instances whose port accepts a connection as booted: they are ready to
+    /// be stopped. (Instances in the group prove themselves through target health instead.)
+    pub(crate) async fn probe_boots(&mut self) -> Result<(), StoreError> {
+        let mut probes = tokio::task::JoinSet::new();
+        for r in self.instances.values() {
+            if r.lifecycle == model::LifecycleState::WarmedPending
+                && !r.booted
+                && r.exit_detail.is_none()
+            {
+                let (id, addr) = (r.id.clone(), r.addr());
+                probes.spawn(async move {
+                    let ok =
+                        tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(addr))
+                            .await
+                            .is_ok_and(|c| c.is_ok());
+                    (id, ok)
+                });
+            }
+        }
+        while let Some(done) = probes.join_next().await {
+            if let Ok((id, true)) = done
+                && let Some(r) = self.instances.get_mut(&id)
+            {
+                r.booted = true;
+                let r = r.clone();
+                self.persist(&r)?;
+                tracing::debug!(instance = %id, "warm pool instance accepts connections");
+            }
+        }
+        Ok(())
+    }
+
     /// Refreshes process state and returns target health per instance id.
     pub(crate) fn observe(&mut self) -> Result<HashMap<String, Seen>, StoreError> {
         let mut seen: HashMap<String, Seen> = HashMap::new();

@@ -7,7 +7,7 @@ use super::Controller;
 use crate::fleet::worse;
 use crate::views::{
     GroupStatus, InstanceStatus, ListenerStatus, LoadBalancerStatus, StackStatus,
-    TargetGroupStatus, TargetStatus,
+    TargetGroupStatus, TargetStatus, WarmPoolStatus,
 };
 
 /// Activities shown per group in `updraft status`.
@@ -134,6 +134,9 @@ impl Controller {
                             launched_at: i.launched_at,
                             pid: i.process.as_ref().map(|p| p.pid),
                             log: i.process.as_ref().map(|p| p.log_path.display().to_string()),
+                            protected_from_scale_in: i.protected_from_scale_in,
+                            launch_template_version: i.launch_template_version,
+                            waiting_for: waiting_for(&i.lifecycle_actions),
                         })
                         .collect(),
                     waiting: g.waiting.clone(),
@@ -141,6 +144,30 @@ impl Controller {
                     recent_activities: self
                         .store
                         .activities(&g.spec.key, RECENT_ACTIVITIES)
+                        .unwrap_or_default(),
+                    warm_pool: g.spec.warm_pool.as_ref().map(|p| WarmPoolStatus {
+                        pool_state: p.pool_state.as_str().into(),
+                        min_size: p.min_size,
+                        max_group_prepared_capacity: p.max_group_prepared_capacity,
+                        reuse_on_scale_in: p.reuse_on_scale_in,
+                        size: p.target_size(g.state.desired_capacity, g.spec.max_size),
+                    }),
+                    instance_refresh: g.state.instance_refreshes.last().cloned(),
+                    lifecycle_hooks: self
+                        .stack
+                        .lifecycle_hooks_of(&g.spec)
+                        .iter()
+                        .map(|h| format!("{} ({})", h.name, h.lifecycle_transition.as_str()))
+                        .collect(),
+                    suspended_processes: g
+                        .spec
+                        .suspended_processes
+                        .iter()
+                        .map(|p| format!("{p:?}"))
+                        .collect(),
+                    warming: self
+                        .warmup_view(&g.spec.key, scaling::warmup::effective(&g.spec, None))
+                        .map(|v| v.warming)
                         .unwrap_or_default(),
                 }
             })
@@ -181,6 +208,23 @@ impl Controller {
             databases,
         }
     }
+}
+
+/// "boot (default ABANDON at 2026-…)" for each action still waiting.
+fn waiting_for(actions: &[scaling::LifecycleAction]) -> Option<String> {
+    let open: Vec<String> = actions
+        .iter()
+        .filter(|a| a.result.is_none())
+        .map(|a| {
+            format!(
+                "{} (default {} at {})",
+                a.hook,
+                a.default_result.as_str(),
+                a.timeout_at()
+            )
+        })
+        .collect();
+    (!open.is_empty()).then(|| open.join(", "))
 }
 
 pub(crate) fn describe_limits(limits: &compute::LimitSupport) -> String {
