@@ -13,6 +13,7 @@ mod database;
 mod diagram;
 mod lifecycle;
 mod load;
+mod refresh;
 mod skeleton;
 mod static_targets;
 mod support;

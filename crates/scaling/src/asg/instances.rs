@@ -19,7 +19,7 @@ pub(super) fn step(ctx: &mut Ctx<'_>) {
             (LifecycleState::TerminatingWait, process) => {
                 let reason = match (
                     process,
-                    lifecycle::outcome(&inst.lifecycle_actions, ctx.now),
+                    lifecycle::outcome(&live_actions(ctx, inst), ctx.now),
                 ) {
                     (ProcessState::Exited { detail }, _) => {
                         format!("its process ended while waiting ({detail})")
@@ -54,7 +54,7 @@ pub(super) fn step(ctx: &mut Ctx<'_>) {
                 }
             }
             (LifecycleState::PendingWait, ProcessState::Running) => {
-                match lifecycle::outcome(&inst.lifecycle_actions, ctx.now) {
+                match lifecycle::outcome(&live_actions(ctx, inst), ctx.now) {
                     Outcome::Waiting { .. } => {}
                     Outcome::Proceed {
                         result: LifecycleActionResult::Continue,
@@ -96,7 +96,7 @@ pub(super) fn step(ctx: &mut Ctx<'_>) {
                 let Some(pool) = &ctx.spec.warm_pool else {
                     continue;
                 };
-                match lifecycle::outcome(&inst.lifecycle_actions, ctx.now) {
+                match lifecycle::outcome(&live_actions(ctx, inst), ctx.now) {
                     Outcome::Waiting { .. } => {}
                     Outcome::Proceed {
                         result: LifecycleActionResult::Continue,
@@ -123,6 +123,27 @@ pub(super) fn step(ctx: &mut Ctx<'_>) {
         }
     }
     replace_unhealthy(ctx, unhealthy);
+}
+
+/// The instance's lifecycle actions, with those of hooks deleted since they started completed
+/// as AWS's `DeleteLifecycleHook` completes them: ABANDON for a launch, CONTINUE for a
+/// termination.
+fn live_actions(ctx: &Ctx<'_>, inst: &InstanceView) -> Vec<LifecycleAction> {
+    let mut actions = inst.lifecycle_actions.clone();
+    for a in &mut actions {
+        let exists = ctx
+            .observed
+            .lifecycle_hooks
+            .iter()
+            .any(|h| h.name == a.hook && h.lifecycle_transition == a.transition);
+        if !exists && a.result.is_none() {
+            a.result = Some(match a.transition {
+                LifecycleTransition::InstanceLaunching => LifecycleActionResult::Abandon,
+                LifecycleTransition::InstanceTerminating => LifecycleActionResult::Continue,
+            });
+        }
+    }
+    actions
 }
 
 fn settled_state(pool_state: model::WarmPoolState) -> LifecycleState {

@@ -180,3 +180,19 @@ fn warm_pool_launches_wait_for_launch_hooks_too() {
         LifecycleState::PendingWait
     );
 }
+
+#[test]
+fn deleting_a_hook_completes_its_actions_like_aws() {
+    let mut f = fleet(spec(1, 3, 1));
+    f.lifecycle_hooks = vec![hook("boot", LifecycleTransition::InstanceLaunching, 600)];
+    f.run(3);
+    let first = f.instances[0].id.clone();
+    assert_eq!(f.instances[0].lifecycle, LifecycleState::PendingWait);
+    // The hook is removed from the configuration: the launch is abandoned (and replaced).
+    f.lifecycle_hooks.clear();
+    let d = f.step();
+    assert!(d.actions.iter().any(|a| matches!(a,
+        Action::Terminate { id, failed_launch: Some(_), .. } if *id == first)));
+    f.run(10);
+    assert_eq!(f.healthy(), 1);
+}
