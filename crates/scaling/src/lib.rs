@@ -15,10 +15,10 @@
 pub mod asg;
 pub mod backoff;
 pub mod cause;
+pub mod fleet;
 pub mod lifecycle;
 pub mod placement;
 pub mod refresh;
-pub mod sim;
 pub mod termination;
 pub mod warmup;
 

@@ -1,4 +1,4 @@
-//! `decide` on simulated time: [`crate::sim::Fleet`] applies the actions, and the tests check
+//! `decide` on simulated time: [`crate::fleet::Fleet`] applies the actions, and the tests check
 //! what AWS would do.
 
 use std::time::Duration;

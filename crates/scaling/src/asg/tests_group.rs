@@ -8,7 +8,7 @@ use model::{AvailabilityZone, LifecycleState, ScalingProcess, TargetHealthState}
 
 use super::tests_support::{fleet, spec};
 use super::*;
-use crate::sim::Fleet;
+use crate::fleet::Fleet;
 
 #[test]
 fn protected_instances_are_never_scaled_in_and_a_fully_protected_group_says_so() {

@@ -10,8 +10,8 @@ use model::{
 
 use super::tests_support::{fleet, spec};
 use super::*;
+use crate::fleet::Fleet;
 use crate::lifecycle;
-use crate::sim::Fleet;
 
 fn hook(name: &str, transition: LifecycleTransition, secs: u64) -> LifecycleHook {
     LifecycleHook {

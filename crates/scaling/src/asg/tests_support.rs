@@ -6,7 +6,7 @@ use model::{
     AutoScalingGroup, HealthCheckType, LaunchTemplateRef, LaunchTemplateVersion, TerminationPolicy,
 };
 
-use crate::sim::Fleet;
+use crate::fleet::Fleet;
 
 /// Group `web` over subnets a, b, c with a target group, ELB health checks, 30 s grace.
 pub fn spec(min: u32, max: u32, desired: u32) -> AutoScalingGroup {

@@ -7,7 +7,7 @@ use model::{LifecycleState, WarmPool, WarmPoolState};
 
 use super::tests_support::{fleet, spec};
 use super::*;
-use crate::sim::Fleet;
+use crate::fleet::Fleet;
 
 fn pool(state: WarmPoolState, min: u32, prepared: Option<u32>, reuse: bool) -> WarmPool {
     WarmPool {

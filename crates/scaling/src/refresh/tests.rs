@@ -6,7 +6,7 @@ use model::{LifecycleState, ProtectedInstances, RefreshPreferences, WarmPool, Wa
 
 use super::*;
 use crate::asg::tests_support::{fleet, spec};
-use crate::sim::Fleet;
+use crate::fleet::Fleet;
 
 fn prefs(min: u32, max: u32) -> RefreshPreferences {
     RefreshPreferences {
