@@ -9,6 +9,7 @@
 //! Naming follows AWS: a newcomer should find any concept by its AWS name
 //! ([`AutoScalingGroup`], [`TargetGroup`], [`LifecycleState::InService`], …).
 
+pub mod alarm;
 pub mod autoscaling;
 pub mod database;
 pub mod health;
@@ -20,11 +21,15 @@ pub mod listener_rule;
 pub mod load_balancer;
 pub mod metric;
 pub mod network;
+pub mod policy;
 pub mod stack;
 pub mod time;
 pub mod validate;
 pub mod warm_pool;
 
+pub use alarm::{
+    AlarmAction, ComparisonOperator, Float, MetricAlarm, MetricStat, Statistic, TreatMissingData,
+};
 pub use autoscaling::{
     AutoScalingGroup, HealthCheckType, LaunchTemplate, LaunchTemplateRef, LaunchTemplateVersion,
     LifecycleState, ScalingProcess, TerminationPolicy,
@@ -47,6 +52,10 @@ pub use load_balancer::{
 };
 pub use metric::{DatumValue, Dimension, MetricDatum, Unit};
 pub use network::{AvailabilityZone, Subnet};
+pub use policy::{
+    AdjustmentType, MetricAggregationType, PolicyKind, ScalingPolicy, ScheduledAction,
+    SimpleScaling, StepAdjustment, StepScaling, TargetTracking, TrackedMetric,
+};
 pub use stack::{Location, RecordedResource, SourceMap, Stack};
 pub use time::Timestamp;
 pub use validate::Violation;

@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::alarm::MetricAlarm;
 use crate::autoscaling::{AutoScalingGroup, LaunchTemplate};
 use crate::database::{DbInstance, DbSubnetGroup};
 use crate::ids::ResourceAddress;
@@ -13,6 +14,7 @@ use crate::lifecycle_hook::{LifecycleHook, LifecycleHookResource};
 use crate::listener_rule::ListenerRule;
 use crate::load_balancer::{Listener, LoadBalancer, TargetGroup, TargetGroupAttachment};
 use crate::network::{AvailabilityZone, Subnet};
+use crate::policy::{ScalingPolicy, ScheduledAction};
 
 /// The desired state of one configuration. Maps are keyed by Terraform resource name.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -38,6 +40,15 @@ pub struct Stack {
     /// `aws_autoscaling_lifecycle_hook` resources.
     #[serde(default)]
     pub lifecycle_hooks: BTreeMap<String, LifecycleHookResource>,
+    /// `aws_autoscaling_policy`, by resource key.
+    #[serde(default)]
+    pub scaling_policies: BTreeMap<String, ScalingPolicy>,
+    /// `aws_autoscaling_schedule`, by resource key.
+    #[serde(default)]
+    pub scheduled_actions: BTreeMap<String, ScheduledAction>,
+    /// `aws_cloudwatch_metric_alarm`, by resource key.
+    #[serde(default)]
+    pub metric_alarms: BTreeMap<String, MetricAlarm>,
     /// Resources that matter only on AWS (VPCs, security groups, …): accepted, not simulated.
     pub recorded: Vec<RecordedResource>,
 }
