@@ -18,7 +18,9 @@ pub mod cause;
 pub mod fleet;
 pub mod lifecycle;
 pub mod placement;
+pub mod policy;
 pub mod refresh;
+pub mod schedule;
 pub mod termination;
 pub mod warmup;
 
