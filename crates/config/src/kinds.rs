@@ -33,6 +33,9 @@ pub(crate) const SIMULATED: &[&str] = &[
     "aws_db_subnet_group",
     "aws_db_instance",
     "aws_autoscaling_lifecycle_hook",
+    "aws_autoscaling_policy",
+    "aws_autoscaling_schedule",
+    "aws_cloudwatch_metric_alarm",
 ];
 
 const NETWORK: &str = "AWS networking: locally every subnet lives on loopback";
@@ -79,9 +82,6 @@ const RECORDED: &[(&str, &str, &str)] = &[
 ];
 
 const LATER: &[&str] = &[
-    "aws_autoscaling_policy",
-    "aws_autoscaling_schedule",
-    "aws_cloudwatch_metric_alarm",
     "aws_elasticache_replication_group",
     "aws_cloudfront_distribution",
     "aws_wafv2_web_acl",

@@ -472,6 +472,118 @@ static DB_SUBNET_GROUP: Schema = schema(
     &[],
 );
 
+static STEP_ADJUSTMENT: Schema = schema(
+    &[
+        "scaling_adjustment",
+        "metric_interval_lower_bound",
+        "metric_interval_upper_bound",
+    ],
+    &[],
+);
+
+static METRIC_DIMENSION: Schema = schema(&["name", "value"], &[]);
+
+static PREDEFINED_METRIC: Schema = schema(&["predefined_metric_type", "resource_label"], &[]);
+
+static CUSTOMIZED_METRIC: Schema = schema(
+    &["metric_name", "namespace", "statistic", "unit", "period"],
+    &[("metric_dimension", &METRIC_DIMENSION), ("metrics", &OPEN)],
+);
+
+static TARGET_TRACKING: Schema = schema(
+    &["target_value", "disable_scale_in"],
+    &[
+        ("predefined_metric_specification", &PREDEFINED_METRIC),
+        ("customized_metric_specification", &CUSTOMIZED_METRIC),
+    ],
+);
+
+static AUTOSCALING_POLICY: Schema = schema(
+    &[
+        "name",
+        "autoscaling_group_name",
+        "policy_type",
+        "adjustment_type",
+        "scaling_adjustment",
+        "cooldown",
+        "min_adjustment_magnitude",
+        "estimated_instance_warmup",
+        "metric_aggregation_type",
+        "enabled",
+    ],
+    &[
+        ("step_adjustment", &STEP_ADJUSTMENT),
+        ("target_tracking_configuration", &TARGET_TRACKING),
+        ("predictive_scaling_configuration", &OPEN),
+    ],
+);
+
+static AUTOSCALING_SCHEDULE: Schema = schema(
+    &[
+        "scheduled_action_name",
+        "autoscaling_group_name",
+        "min_size",
+        "max_size",
+        "desired_capacity",
+        "recurrence",
+        "start_time",
+        "end_time",
+        "time_zone",
+    ],
+    &[],
+);
+
+static ALARM_METRIC: Schema = schema(
+    &[
+        "metric_name",
+        "namespace",
+        "period",
+        "stat",
+        "unit",
+        "dimensions",
+    ],
+    &[],
+);
+
+static METRIC_QUERY: Schema = schema(
+    &[
+        "id",
+        "expression",
+        "label",
+        "return_data",
+        "account_id",
+        "period",
+    ],
+    &[("metric", &ALARM_METRIC)],
+);
+
+static METRIC_ALARM: Schema = schema(
+    &[
+        "alarm_name",
+        "alarm_description",
+        "comparison_operator",
+        "evaluation_periods",
+        "datapoints_to_alarm",
+        "metric_name",
+        "namespace",
+        "period",
+        "statistic",
+        "extended_statistic",
+        "threshold",
+        "threshold_metric_id",
+        "unit",
+        "dimensions",
+        "actions_enabled",
+        "alarm_actions",
+        "ok_actions",
+        "insufficient_data_actions",
+        "treat_missing_data",
+        "evaluate_low_sample_count_percentiles",
+        "tags",
+    ],
+    &[("metric_query", &METRIC_QUERY)],
+);
+
 /// The schema of a simulated resource type (canonical name).
 pub(crate) fn resource(kind: &str) -> Option<&'static Schema> {
     Some(match kind {
@@ -486,6 +598,9 @@ pub(crate) fn resource(kind: &str) -> Option<&'static Schema> {
         "aws_db_subnet_group" => &DB_SUBNET_GROUP,
         "aws_db_instance" => &DB_INSTANCE,
         "aws_autoscaling_lifecycle_hook" => &LIFECYCLE_HOOK,
+        "aws_autoscaling_policy" => &AUTOSCALING_POLICY,
+        "aws_autoscaling_schedule" => &AUTOSCALING_SCHEDULE,
+        "aws_cloudwatch_metric_alarm" => &METRIC_ALARM,
         _ => return None,
     })
 }

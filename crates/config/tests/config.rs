@@ -698,14 +698,14 @@ fn unknown_resource_types_suggest_what_to_write() {
 #[test]
 fn planned_resource_types_are_not_supported_yet() {
     let text = format!(
-        "{TIER}\nresource \"aws_autoscaling_policy\" \"cpu\" {{\n  autoscaling_group_name = aws_autoscaling_group.web.name\n}}\n"
+        "{TIER}\nresource \"aws_cloudfront_distribution\" \"cdn\" {{\n  enabled = true\n}}\n"
     );
     let e = one_error(&text);
     assert_eq!(
         e.message,
-        "`aws_autoscaling_policy` is not supported yet by this version of updraft"
+        "`aws_cloudfront_distribution` is not supported yet by this version of updraft"
     );
-    assert_eq!(line(&e), line_of(&text, "aws_autoscaling_policy"));
+    assert_eq!(line(&e), line_of(&text, "aws_cloudfront_distribution"));
     let text = with(
         TIER,
         "resource \"aws_lb\" \"front\" {\n",
@@ -1102,3 +1102,231 @@ fn the_fuzz_corpus_loads_without_panicking() {
 
 #[path = "elb/listener_rules.rs"]
 mod listener_rules;
+
+// === scaling policies, scheduled actions and alarms ===
+
+const POLICIES: &str = r##"
+resource "aws_autoscaling_policy" "cpu" {
+  name                   = "cpu50"
+  autoscaling_group_name = aws_autoscaling_group.web.name
+  policy_type            = "TargetTrackingScaling"
+  target_tracking_configuration {
+    predefined_metric_specification {
+      predefined_metric_type = "ASGAverageCPUUtilization"
+    }
+    target_value = 50
+  }
+}
+
+resource "aws_autoscaling_policy" "requests" {
+  name                   = "rps"
+  autoscaling_group_name = aws_autoscaling_group.web.name
+  policy_type            = "TargetTrackingScaling"
+  target_tracking_configuration {
+    predefined_metric_specification {
+      predefined_metric_type = "ALBRequestCountPerTarget"
+      resource_label         = "${aws_lb.front.arn_suffix}/${aws_lb_target_group.web.arn_suffix}"
+    }
+    target_value     = 600
+    disable_scale_in = true
+  }
+}
+
+resource "aws_autoscaling_policy" "step" {
+  name                   = "step-out"
+  autoscaling_group_name = aws_autoscaling_group.web.name
+  policy_type            = "StepScaling"
+  adjustment_type        = "PercentChangeInCapacity"
+  min_adjustment_magnitude = 1
+  step_adjustment {
+    metric_interval_lower_bound = 0
+    metric_interval_upper_bound = 10
+    scaling_adjustment          = 10
+  }
+  step_adjustment {
+    metric_interval_lower_bound = 10
+    scaling_adjustment          = 30
+  }
+}
+
+resource "aws_autoscaling_policy" "simple" {
+  name                   = "add-one"
+  autoscaling_group_name = aws_autoscaling_group.web.name
+  scaling_adjustment     = 1
+  cooldown               = 120
+}
+
+resource "aws_cloudwatch_metric_alarm" "high" {
+  alarm_name          = "cpu-high"
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  evaluation_periods  = 3
+  datapoints_to_alarm = 2
+  metric_name         = "CPUUtilization"
+  namespace           = "AWS/EC2"
+  period              = 10
+  statistic           = "Average"
+  threshold           = 50
+  treat_missing_data  = "notBreaching"
+  dimensions = {
+    AutoScalingGroupName = aws_autoscaling_group.web.name
+  }
+  alarm_actions = [aws_autoscaling_policy.step.arn, "arn:aws:sns:us-east-1:000000000000:ops"]
+}
+
+resource "aws_cloudwatch_metric_alarm" "latency" {
+  alarm_name          = "p99"
+  comparison_operator = "GreaterThanThreshold"
+  evaluation_periods  = 1
+  metric_name         = "TargetResponseTime"
+  namespace           = "AWS/ApplicationELB"
+  period              = 60
+  extended_statistic  = "p99"
+  threshold           = 0.5
+}
+
+resource "aws_autoscaling_schedule" "mornings" {
+  scheduled_action_name  = "mornings"
+  autoscaling_group_name = aws_autoscaling_group.web.name
+  recurrence             = "0 9 * * MON-FRI"
+  time_zone              = "Europe/Paris"
+  min_size               = -1
+  max_size               = -1
+  desired_capacity       = 4
+}
+"##;
+
+#[test]
+fn policies_alarms_and_schedules_decode_to_the_model() {
+    use model::{AlarmAction, PolicyKind, Statistic, TrackedMetric, TreatMissingData};
+    let stack = ok(&format!("{TIER}{POLICIES}")).stack;
+    assert_eq!(stack.scaling_policies.len(), 4);
+    let PolicyKind::TargetTracking(tt) = &stack.scaling_policies["cpu"].kind else {
+        panic!("target tracking")
+    };
+    assert_eq!(tt.target_value.0, 50.0);
+    assert_eq!(stack.scaling_policies["cpu"].group, "web");
+    let PolicyKind::TargetTracking(rps) = &stack.scaling_policies["requests"].kind else {
+        panic!("target tracking")
+    };
+    assert!(rps.disable_scale_in);
+    assert!(
+        matches!(&rps.metric, TrackedMetric::AlbRequestCountPerTarget { resource_label } if resource_label.contains("/targetgroup/web/"))
+    );
+    let PolicyKind::Step(step) = &stack.scaling_policies["step"].kind else {
+        panic!("step")
+    };
+    assert_eq!(step.steps.len(), 2);
+    assert_eq!(step.min_adjustment_magnitude, Some(1));
+    let PolicyKind::Simple(simple) = &stack.scaling_policies["simple"].kind else {
+        panic!("simple is the default policy type")
+    };
+    assert_eq!(simple.cooldown, Some(Duration::from_secs(120)));
+    let high = &stack.metric_alarms["high"];
+    assert_eq!(
+        (
+            high.evaluation_periods,
+            high.datapoints_to_alarm,
+            high.metric.period
+        ),
+        (3, 2, 10)
+    );
+    assert_eq!(high.treat_missing_data, TreatMissingData::NotBreaching);
+    assert_eq!(
+        high.alarm_actions[0],
+        AlarmAction::ScalingPolicy("step".into())
+    );
+    assert!(matches!(high.alarm_actions[1], AlarmAction::Recorded(_)));
+    assert_eq!(high.metric.dimensions[0].value, "web");
+    assert_eq!(
+        stack.metric_alarms["latency"].metric.statistic,
+        Statistic::Percentile(99.0)
+    );
+    let s = &stack.scheduled_actions["mornings"];
+    assert_eq!(
+        (s.min_size, s.max_size, s.desired_capacity),
+        (None, None, Some(4))
+    );
+    assert_eq!(s.time_zone.as_deref(), Some("Europe/Paris"));
+}
+
+#[track_caller]
+fn policy_error(from: &str, to: &str) -> ConfigError {
+    let text = format!("{TIER}{}", with(POLICIES, from, to));
+    let e = one_error(&text);
+    assert_eq!(e.location.as_ref().unwrap().file, "main.tf");
+    assert!(e.hint.is_some(), "every error says what to do: {e}");
+    e
+}
+
+#[test]
+fn invalid_policies_are_refused_with_line_attribute_and_fix() {
+    let text = format!("{TIER}{POLICIES}");
+    // Overlapping step intervals.
+    let e = policy_error(
+        "    metric_interval_lower_bound = 10\n",
+        "    metric_interval_lower_bound = 5\n",
+    );
+    assert!(e.message.contains("overlaps"), "{e}");
+    // A gap.
+    let e = policy_error(
+        "    metric_interval_lower_bound = 10\n",
+        "    metric_interval_lower_bound = 15\n",
+    );
+    assert!(e.message.contains("gap"), "{e}");
+    assert!(e.hint.as_deref().unwrap().contains("= 10"), "{e}");
+    // Target ≤ 0.
+    let e = policy_error("    target_value = 50\n", "    target_value = 0\n");
+    assert_eq!(
+        e.attribute.as_deref(),
+        Some("target_tracking_configuration.target_value")
+    );
+    assert_eq!(line(&e), line_of(&text, "    target_value = 50"));
+    // Unknown predefined metric and unknown metric names.
+    let e = policy_error(
+        "\"ASGAverageCPUUtilization\"",
+        "\"ASGAverageCPUUtilisation\"",
+    );
+    assert!(
+        e.hint
+            .as_deref()
+            .unwrap()
+            .contains("ASGAverageCPUUtilization"),
+        "{e}"
+    );
+    let e = policy_error("\"TargetResponseTime\"", "\"TargetResponseTimes\"");
+    assert!(e.message.contains("no metric `TargetResponseTimes`"), "{e}");
+    // Cron syntax and time zones.
+    let e = policy_error("\"0 9 * * MON-FRI\"", "\"0 9 * MON-FRI\"");
+    assert_eq!(e.attribute.as_deref(), Some("recurrence"));
+    let e = policy_error("\"0 9 * * MON-FRI\"", "\"0 25 * * MON-FRI\"");
+    assert!(e.message.contains("not a valid cron expression"), "{e}");
+    let e = policy_error("\"Europe/Paris\"", "\"Europe/Pariss\"");
+    assert_eq!(e.attribute.as_deref(), Some("time_zone"));
+    // Alarm periods and M of N.
+    let e = policy_error(
+        "  period              = 10\n",
+        "  period              = 90\n",
+    );
+    assert!(e.hint.as_deref().unwrap().contains("period = 60"), "{e}");
+    let e = policy_error("  datapoints_to_alarm = 2\n", "  datapoints_to_alarm = 4\n");
+    assert_eq!(e.attribute.as_deref(), Some("datapoints_to_alarm"));
+    // Math is refused clearly.
+    let e = policy_error(
+        "  extended_statistic  = \"p99\"\n",
+        "  extended_statistic  = \"p99\"\n  metric_query {\n    id = \"e1\"\n    expression = \"m1 * 2\"\n  }\n",
+    );
+    assert!(e.message.contains("metric math"), "{e}");
+    // Comparison operators and treat_missing_data suggest the right word.
+    let e = policy_error("\"notBreaching\"", "\"notbreaching\"");
+    assert!(e.hint.as_deref().unwrap().contains("notBreaching"), "{e}");
+    // Alarm actions must point at a policy of this configuration.
+    let e = policy_error(
+        "aws_autoscaling_policy.step.arn, ",
+        "\"arn:aws:autoscaling:us-east-1:000000000000:scalingPolicy:x\", ",
+    );
+    assert!(
+        e.message
+            .contains("not the ARN of any aws_autoscaling_policy"),
+        "{e}"
+    );
+}

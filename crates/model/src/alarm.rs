@@ -207,6 +207,66 @@ pub fn period_allowed(period: u32) -> bool {
     (1..=60).contains(&period) || (period.is_multiple_of(60) && (60..=86_400).contains(&period))
 }
 
+/// Metrics updraft produces in the AWS namespaces, for checking alarms and policies.
+/// Namespaces outside `AWS/` are the user's own and are not checked.
+pub const KNOWN_METRICS: &[(&str, &[&str])] = &[
+    ("AWS/EC2", &["CPUUtilization"]),
+    (
+        "AWS/AutoScaling",
+        &[
+            "GroupMinSize",
+            "GroupMaxSize",
+            "GroupDesiredCapacity",
+            "GroupInServiceInstances",
+            "GroupPendingInstances",
+            "GroupTerminatingInstances",
+            "GroupTotalInstances",
+            "GroupInServiceCapacity",
+            "GroupPendingCapacity",
+            "GroupTerminatingCapacity",
+            "GroupTotalCapacity",
+        ],
+    ),
+    (
+        "AWS/ApplicationELB",
+        &[
+            "RequestCount",
+            "RequestCountPerTarget",
+            "HealthyHostCount",
+            "UnHealthyHostCount",
+            "ActiveConnectionCount",
+            "NewConnectionCount",
+            "TargetResponseTime",
+            "HTTPCode_Target_2XX_Count",
+            "HTTPCode_Target_3XX_Count",
+            "HTTPCode_Target_4XX_Count",
+            "HTTPCode_Target_5XX_Count",
+            "HTTPCode_ELB_4XX_Count",
+            "HTTPCode_ELB_5XX_Count",
+            "HTTPCode_ELB_502_Count",
+            "HTTPCode_ELB_503_Count",
+            "HTTPCode_ELB_504_Count",
+            "TargetConnectionErrorCount",
+            "RejectedConnectionCount",
+            "ProcessedBytes",
+            "InFlightRequests",
+        ],
+    ),
+];
+
+/// `Err(known names)` when `namespace` is an AWS namespace updraft fills and `name` is not one
+/// of its metrics.
+pub fn check_known_metric(namespace: &str, name: &str) -> Result<(), Vec<&'static str>> {
+    if !namespace.starts_with("AWS/") {
+        return Ok(());
+    }
+    match KNOWN_METRICS.iter().find(|(ns, _)| *ns == namespace) {
+        Some((_, names)) if names.contains(&name) => Ok(()),
+        Some((_, names)) => Err(names.to_vec()),
+        None => Err(KNOWN_METRICS.iter().map(|(ns, _)| *ns).collect()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,10 +7,12 @@
 //! that fails to decode is reported and left out; whatever refers to it is not reported again.
 
 mod asg_parts;
+mod alarm;
 mod autoscaling;
 mod checks;
 mod database;
 mod elb;
+mod policy;
 mod reader;
 mod rules;
 
@@ -200,6 +202,21 @@ pub(crate) fn decode(ev: &Evaluated, errors: &mut Vec<ConfigError>) -> (Stack, S
                         stack.db_instances.insert(key, v);
                     }
                 }
+                "aws_autoscaling_policy" => {
+                    if let Some(v) = d.scaling_policy() {
+                        stack.scaling_policies.insert(key, v);
+                    }
+                }
+                "aws_autoscaling_schedule" => {
+                    if let Some(v) = d.scheduled_action() {
+                        stack.scheduled_actions.insert(key, v);
+                    }
+                }
+                "aws_cloudwatch_metric_alarm" => {
+                    if let Some(v) = d.metric_alarm() {
+                        stack.metric_alarms.insert(key, v);
+                    }
+                }
                 "aws_autoscaling_lifecycle_hook" => {
                     if let Some(v) = d.lifecycle_hook_resource() {
                         stack.lifecycle_hooks.insert(key, v);
@@ -233,6 +250,9 @@ fn remove(stack: &mut Stack, kind: &str, key: &str) {
         "aws_db_subnet_group" => drop(stack.db_subnet_groups.remove(key)),
         "aws_db_instance" => drop(stack.db_instances.remove(key)),
         "aws_autoscaling_lifecycle_hook" => drop(stack.lifecycle_hooks.remove(key)),
+        "aws_autoscaling_policy" => drop(stack.scaling_policies.remove(key)),
+        "aws_autoscaling_schedule" => drop(stack.scheduled_actions.remove(key)),
+        "aws_cloudwatch_metric_alarm" => drop(stack.metric_alarms.remove(key)),
         _ => {}
     }
 }

@@ -201,6 +201,41 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Any finite number (thresholds, target values, step bounds).
+    pub fn float(&self, name: &str) -> Option<f64> {
+        let Value::Number(n) = self.converted(name, &Type::Number)? else {
+            return None;
+        };
+        n.as_f64().filter(|f| f.is_finite())
+    }
+
+    /// A whole number, possibly negative, within `lo..=hi`.
+    pub fn integer(&self, name: &str, lo: i64, hi: i64) -> Option<i64> {
+        let f = self.float(name)?;
+        if f.fract() == 0.0 && (lo as f64..=hi as f64).contains(&f) {
+            return Some(f as i64);
+        }
+        self.error(
+            name,
+            format!("expected a whole number from {lo} to {hi}, got {f}"),
+            Some(format!("set {}{name} between {lo} and {hi}", self.prefix)),
+        );
+        None
+    }
+
+    /// A map of strings (`dimensions = { AutoScalingGroupName = "web" }`), sorted by key.
+    pub fn string_map(&self, name: &str) -> Option<Vec<(String, String)>> {
+        match self.converted(name, &Type::Map(Box::new(Type::String)))? {
+            Value::Object(fields) => Some(
+                fields
+                    .into_iter()
+                    .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
     pub fn port(&self, name: &str) -> Option<u16> {
         self.number(name, 1, 65535)
             .and_then(|p| u16::try_from(p).ok())
