@@ -13,6 +13,7 @@
 //! is an input, a day of scaling behaviour is tested in milliseconds.
 
 pub mod asg;
+pub mod autoscaler;
 pub mod backoff;
 pub mod cause;
 pub mod fleet;
@@ -21,6 +22,7 @@ pub mod placement;
 pub mod policy;
 pub mod refresh;
 pub mod schedule;
+pub mod sim;
 pub mod termination;
 pub mod warmup;
 
