@@ -9,8 +9,10 @@ mod db;
 mod db_drill;
 mod diagram;
 mod load;
+mod metrics_cmd;
 mod paths;
 mod render;
+mod simulate;
 mod stackwatch;
 mod up;
 
@@ -108,6 +110,27 @@ enum Command {
     /// Instance refresh: replace a group's instances with its current launch template.
     #[command(subcommand)]
     Refresh(asg::RefreshCommand),
+    /// Show metrics and their statistics (like `aws cloudwatch list-metrics` /
+    /// `get-metric-statistics`), with a sparkline: instance and group CPUUtilization, the
+    /// AWS/AutoScaling group metrics, the load balancer's target counts.
+    ///
+    /// Examples: `updraft metrics` lists everything; `updraft metrics CPUUtilization
+    /// --dimension AutoScalingGroupName=web --statistic Average --statistic p99`.
+    Metrics(metrics_cmd::MetricsArgs),
+    /// Show every alarm's state (OK, ALARM, INSUFFICIENT_DATA) and why, including the alarms
+    /// target-tracking policies create.
+    Alarms {
+        /// Print the alarms as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replay a request-rate trace through the configuration's scaling policies and two
+    /// baselines (AWS-like target tracking, Kubernetes HPA-like) under simulated time; report
+    /// SLO-violation minutes, instance-hours, cost, scaling actions and the SPEC RG elasticity
+    /// metrics; write plot.svg and report.json.
+    ///
+    /// Example: `updraft simulate --trace examples/traces/step.csv --out /tmp/sim`.
+    Simulate(simulate::SimulateArgs),
     /// Check a configuration without starting anything (like `terraform validate`).
     Validate(up::ConfigArgs),
     /// Show what `apply` would change in the running stack (like `terraform plan`).
@@ -175,6 +198,44 @@ async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Up(args) => up::up(args, &cli.state_dir).await,
         Command::Validate(args) => up::validate(&args),
+        Command::Simulate(args) => simulate::run(&args),
+        Command::Metrics(args) => {
+            let query = match args.query() {
+                Ok(q) => q,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            };
+            remote(&cli.state_dir, |c| async move {
+                let metrics = c.metrics(&query).await?;
+                if args.json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&metrics).unwrap_or_default()
+                    );
+                } else {
+                    print!("{}", metrics_cmd::render(&metrics, &args));
+                }
+                Ok(())
+            })
+            .await
+        }
+        Command::Alarms { json } => {
+            remote(&cli.state_dir, |c| async move {
+                let alarms = c.alarms().await?;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&alarms).unwrap_or_default()
+                    );
+                } else {
+                    print!("{}", metrics_cmd::render_alarms(&alarms));
+                }
+                Ok(())
+            })
+            .await
+        }
         Command::Plan(args) => up::plan(&args, &cli.state_dir).await,
         Command::Apply(args) => up::apply(&args, &cli.state_dir).await,
         Command::Chaos(cmd) => chaos::run(cmd, &cli.state_dir).await,

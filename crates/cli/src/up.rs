@@ -43,6 +43,15 @@ pub struct UpArgs {
     /// Log format on stderr.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+    /// The alarms target-tracking policies create: `fast` (1-second datapoints, 3 of 3 above
+    /// the target to scale out, 15 of 15 below 90% of it to scale in), `aws` (AWS's 1-minute,
+    /// 3-of-3 / 15-of-15 shape), or `high=PERIODxM/N,low=PERIODxM/N[,ratio=R]`.
+    #[arg(long, default_value = "fast", env = "UPDRAFT_TARGET_TRACKING_ALARMS", value_parser = parse_shape)]
+    pub target_tracking_alarms: scaling::policy::AlarmShape,
+}
+
+fn parse_shape(s: &str) -> Result<scaling::policy::AlarmShape, String> {
+    scaling::policy::AlarmShape::parse(s)
 }
 
 pub fn validate(args: &ConfigArgs) -> ExitCode {
@@ -110,6 +119,7 @@ pub async fn up(args: UpArgs, state_dir: &Path) -> ExitCode {
     options.bind_host = args.bind;
     options.millicores_per_vcpu = args.cpu_per_vcpu;
     options.database.postgres_user = Some(args.postgres_user.clone());
+    options.target_tracking_alarms = args.target_tracking_alarms;
     let daemon = match Daemon::start(loaded, label.clone(), options).await {
         Ok(d) => d,
         Err(e) => {
@@ -144,7 +154,7 @@ pub async fn up(args: UpArgs, state_dir: &Path) -> ExitCode {
 }
 
 /// Loads the configuration named by `args`, printing every error.
-fn load(args: &ConfigArgs) -> Result<(config::Loaded, String), ExitCode> {
+pub(crate) fn load(args: &ConfigArgs) -> Result<(config::Loaded, String), ExitCode> {
     let path = match &args.config {
         Some(p) => p.clone(),
         None => paths::default_config().map_err(|e| {

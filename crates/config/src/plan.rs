@@ -94,6 +94,9 @@ fn resource_type(field: &str) -> &str {
         "db_subnet_groups" => "aws_db_subnet_group",
         "db_instances" => "aws_db_instance",
         "lifecycle_hooks" => "aws_autoscaling_lifecycle_hook",
+        "scaling_policies" => "aws_autoscaling_policy",
+        "scheduled_actions" => "aws_autoscaling_schedule",
+        "metric_alarms" => "aws_cloudwatch_metric_alarm",
         other => other,
     }
 }

@@ -14,6 +14,8 @@
 //! | GET | `/v1/auto-scaling-groups/{name}/instance-refreshes` | `[InstanceRefresh]`, newest first |
 //! | DELETE | `/v1/auto-scaling-groups/{name}/instance-refreshes` | cancels the active one → [`InstanceRefresh`] |
 //! | GET | `/v1/stack` | the applied [`model::Stack`] |
+//! | POST | `/v1/metrics` | [`MetricsQuery`](crate::metrics_api::MetricsQuery) → `[MetricView]` |
+//! | GET | `/v1/alarms` | `[AlarmView]` (state, reason, metric, actions) |
 //! | PUT | `/v1/stack` | [`ApplyRequest`] → [`config::Plan`] (`updraft apply`) |
 //! | POST | `/v1/shutdown` | stops the stack (`updraft down`) |
 //! | POST | `/v1/drills` | [`DrillRequest`](crate::chaos::DrillRequest) → [`Drill`](crate::chaos::Drill) (`updraft chaos …`) |
@@ -249,6 +251,21 @@ async fn route(
         (&Method::DELETE, ["v1", "auto-scaling-groups", name, "instance-refreshes"]) => {
             answer::<InstanceRefresh>(handle.cancel_instance_refresh(name).await)
         }
+        (&Method::POST, ["v1", "metrics"]) => {
+            match read_json::<crate::metrics_api::MetricsQuery>(req).await {
+                Err(resp) => resp,
+                Ok(q) => match handle.metrics(q).await {
+                    Ok(m) => json(StatusCode::OK, &m),
+                    Err(message) => {
+                        error(StatusCode::BAD_REQUEST, "InvalidParameterValue", &message)
+                    }
+                },
+            }
+        }
+        (&Method::GET, ["v1", "alarms"]) => match handle.alarms().await {
+            Some(a) => json(StatusCode::OK, &a),
+            None => unavailable(),
+        },
         (&Method::GET, ["v1", "stack"]) => match handle.stack().await {
             Some(s) => json(StatusCode::OK, &s),
             None => unavailable(),

@@ -64,6 +64,17 @@ impl ApiClient {
         Ok(ApiClient::new(info.api))
     }
 
+    pub async fn metrics(
+        &self,
+        query: &crate::metrics_api::MetricsQuery,
+    ) -> Result<Vec<crate::metrics_api::MetricView>, ClientError> {
+        self.call(Method::POST, "/v1/metrics", Some(query)).await
+    }
+
+    pub async fn alarms(&self) -> Result<Vec<scaling::autoscaler::AlarmView>, ClientError> {
+        self.call(Method::GET, "/v1/alarms", None::<&()>).await
+    }
+
     pub async fn status(&self) -> Result<StackStatus, ClientError> {
         self.call(Method::GET, "/v1/status", None::<&()>).await
     }

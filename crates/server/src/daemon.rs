@@ -41,6 +41,8 @@ pub struct DaemonOptions {
     pub terminate_grace: Duration,
     /// How managed databases run.
     pub database: crate::databases::DatabaseOptions,
+    /// The shape of target-tracking alarms (`fast` by default, `aws` for AWS's own).
+    pub target_tracking_alarms: scaling::policy::AlarmShape,
 }
 
 impl DaemonOptions {
@@ -53,6 +55,7 @@ impl DaemonOptions {
             tick: Duration::from_millis(250),
             terminate_grace: Duration::from_secs(10),
             database: Default::default(),
+            target_tracking_alarms: scaling::policy::AlarmShape::FAST,
         }
     }
 }
@@ -241,6 +244,7 @@ impl Daemon {
                 tick: options.tick,
                 terminate_grace: options.terminate_grace,
                 bind_host: options.bind_host,
+                target_tracking_alarms: options.target_tracking_alarms,
                 state_dir: state_dir.clone(),
                 config_label: config_label.clone(),
             },

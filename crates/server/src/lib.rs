@@ -20,6 +20,7 @@ pub mod controller;
 pub mod daemon;
 pub mod databases;
 pub mod fleet;
+pub mod metrics_api;
 pub mod routing;
 pub mod store;
 pub mod views;

@@ -27,6 +27,7 @@ impl Controller {
         let seen = self.observe()?;
         let now = self.clock.now();
         let impaired = self.impaired_zones();
+        self.autoscale(&seen, now);
         let mut routing_changed = false;
         let keys: Vec<String> = self.groups.keys().cloned().collect();
         for key in keys {

@@ -112,6 +112,7 @@ impl Controller {
             next.insert(g.spec.key.clone(), g);
         }
         self.groups = next;
+        self.autoscale.autoscaler.reconfigure(&desired, now);
         self.stack = desired;
         self.config.config_label = label.clone();
         let saved = self

@@ -10,6 +10,7 @@
 
 mod act;
 mod apply;
+mod autoscale;
 mod drills;
 mod lifecycle;
 mod observe;
@@ -48,6 +49,8 @@ pub struct ControllerConfig {
     pub terminate_grace: Duration,
     /// Where listeners bind.
     pub bind_host: IpAddr,
+    /// The shape of the alarms target-tracking policies create.
+    pub target_tracking_alarms: scaling::policy::AlarmShape,
     pub state_dir: PathBuf,
     pub config_label: String,
 }
@@ -67,6 +70,13 @@ pub enum Command {
     },
     /// The stack as applied, for `updraft plan`.
     Stack(oneshot::Sender<Stack>),
+    /// Metrics and their statistics (`updraft metrics`).
+    Metrics {
+        query: crate::metrics_api::MetricsQuery,
+        reply: oneshot::Sender<Result<Vec<crate::metrics_api::MetricView>, String>>,
+    },
+    /// Alarm states (`updraft alarms`).
+    Alarms(oneshot::Sender<Vec<scaling::autoscaler::AlarmView>>),
     /// Apply a changed configuration (`updraft apply`).
     Apply {
         stack: Box<Stack>,
@@ -160,6 +170,25 @@ impl ControllerHandle {
             .map_err(|_| "the stack is shutting down".to_string())?;
         rx.await
             .map_err(|_| "the stack is shutting down".to_string())?
+    }
+
+    pub async fn metrics(
+        &self,
+        query: crate::metrics_api::MetricsQuery,
+    ) -> Result<Vec<crate::metrics_api::MetricView>, String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Metrics { query, reply })
+            .await
+            .map_err(|_| "the stack is shutting down".to_string())?;
+        rx.await
+            .map_err(|_| "the stack is shutting down".to_string())?
+    }
+
+    pub async fn alarms(&self) -> Option<Vec<scaling::autoscaler::AlarmView>> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Alarms(reply)).await.ok()?;
+        rx.await.ok()
     }
 
     pub async fn stack(&self) -> Option<Stack> {
@@ -334,6 +363,8 @@ pub struct Controller {
     pub(crate) databases: Arc<crate::databases::Databases>,
     /// Zones powered off by drills, as the databases were last told.
     pub(crate) db_zones_down: std::collections::BTreeSet<model::AvailabilityZone>,
+    /// Metrics store, alarms and scaling policies.
+    pub(crate) autoscale: autoscale::Autoscale,
 }
 
 impl Controller {
@@ -349,7 +380,10 @@ impl Controller {
         config: ControllerConfig,
     ) -> Controller {
         let (events, events_rx) = mpsc::unbounded_channel();
+        let autoscale =
+            autoscale::Autoscale::new(&stack, config.target_tracking_alarms, clock.now());
         Controller {
+            autoscale,
             stack,
             groups,
             instances,
@@ -415,6 +449,17 @@ impl Controller {
         match cmd {
             Command::Stack(reply) => {
                 let _ = reply.send(self.stack.clone());
+            }
+            Command::Metrics { query, reply } => {
+                let now = self.clock.now();
+                let _ = reply.send(crate::metrics_api::answer(
+                    &self.autoscale.store,
+                    &query,
+                    now,
+                ));
+            }
+            Command::Alarms(reply) => {
+                let _ = reply.send(self.autoscale.autoscaler.alarm_views());
             }
             Command::Apply {
                 stack,
