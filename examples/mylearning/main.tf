@@ -179,6 +179,7 @@ resource "aws_autoscaling_group" "web" {
   target_group_arns         = [aws_lb_target_group.web.arn]
   health_check_type         = "ELB"
   health_check_grace_period = 30
+  default_instance_warmup   = 5
 
   launch_template {
     id      = aws_launch_template.web.id
@@ -189,6 +190,23 @@ resource "aws_autoscaling_group" "web" {
     key                 = "Name"
     value               = local.name
     propagate_at_launch = true
+  }
+}
+
+# Target tracking: hold the group's average CPU at 50% of what its instance type allows.
+# updraft creates the two alarms AWS would (TargetTracking-web-AlarmHigh-… / -AlarmLow-…), with
+# 1-second datapoints by default: 3 above 50% scale out in one proportional jump, 15 below 45%
+# scale in (`updraft up --target-tracking-alarms aws` gives AWS's 1-minute 3-of-3 / 15-of-15).
+resource "aws_autoscaling_policy" "cpu" {
+  name                   = "cpu-target-50"
+  autoscaling_group_name = aws_autoscaling_group.web.name
+  policy_type            = "TargetTrackingScaling"
+
+  target_tracking_configuration {
+    predefined_metric_specification {
+      predefined_metric_type = "ASGAverageCPUUtilization"
+    }
+    target_value = 50
   }
 }
 

@@ -59,7 +59,7 @@ pub fn validate(args: &ConfigArgs) -> ExitCode {
         Ok((loaded, label)) => {
             let s = &loaded.stack;
             println!(
-                "{label} is valid: {} subnets in {} AZs, {} load balancers, {} listeners, {} target groups, {} launch templates, {} auto scaling groups, {} databases ({} read replicas), {} resources recorded but not simulated",
+                "{label} is valid: {} subnets in {} AZs, {} load balancers, {} listeners, {} target groups, {} launch templates, {} auto scaling groups, {} scaling policies, {} scheduled actions, {} alarms, {} databases ({} read replicas), {} resources recorded but not simulated",
                 s.subnets.len(),
                 s.zones().len(),
                 s.load_balancers.len(),
@@ -67,6 +67,9 @@ pub fn validate(args: &ConfigArgs) -> ExitCode {
                 s.target_groups.len(),
                 s.launch_templates.len(),
                 s.auto_scaling_groups.len(),
+                s.scaling_policies.len(),
+                s.scheduled_actions.len(),
+                s.metric_alarms.len(),
                 s.db_primaries().count(),
                 s.db_instances.len() - s.db_primaries().count(),
                 s.recorded.len()

@@ -258,3 +258,23 @@ mod tests {
         assert!(parse_time_zone("America/New_York").is_ok());
     }
 }
+
+#[cfg(test)]
+mod corpus {
+    /// The fuzz corpus replays on stable: every seed parses without panicking.
+    #[test]
+    fn fuzz_corpus_replays() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/corpus/recurrence_parse");
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let (cron, zone) = text.split_once('|').unwrap_or((&text, "UTC"));
+            let _ = super::parse_time_zone(zone);
+            if let Ok(c) = super::parse_recurrence(cron) {
+                let after = model::Timestamp::from_secs(1_800_000_000);
+                let tz = jiff::tz::TimeZone::UTC;
+                assert!(super::next_occurrence(&c, &tz, after).is_none_or(|n| n > after));
+            }
+        }
+    }
+}

@@ -14,6 +14,7 @@ mod diagram;
 mod lifecycle;
 mod load;
 mod refresh;
+mod scaling;
 mod skeleton;
 mod static_targets;
 mod support;

@@ -148,3 +148,17 @@ mod tests {
         assert!(parse(&format!("0,1\n{},1\n", MAX_SECONDS + 1)).is_err());
     }
 }
+
+#[cfg(test)]
+mod corpus {
+    /// The fuzz corpus replays on stable: every seed parses without panicking.
+    #[test]
+    fn fuzz_corpus_replays() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/trace_parse");
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let _ = super::parse(&text);
+        }
+    }
+}
