@@ -20,4 +20,4 @@ pub mod store;
 pub use aggregate::Aggregate;
 pub use alarm::{AlarmState, AlarmStateValue, Evaluation};
 pub use sketch::Sketch;
-pub use store::{Datapoint, MetricKey, MetricStore, Retention};
+pub use store::{Datapoint, MetricDataQuery, MetricDataResult, MetricKey, MetricStore, Retention};

@@ -336,6 +336,50 @@ impl MetricStore {
     }
 }
 
+/// One query of a `GetMetricData` call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricDataQuery {
+    pub id: String,
+    pub metric: MetricKey,
+    pub period: Duration,
+    pub statistic: Statistic,
+}
+
+/// Its answer: timestamps (period starts) and values, oldest first, periods without data left
+/// out, as CloudWatch returns them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricDataResult {
+    pub id: String,
+    pub timestamps: Vec<Timestamp>,
+    pub values: Vec<f64>,
+}
+
+impl MetricStore {
+    /// `GetMetricData` over `[start, end)` for several metric/statistic/period queries.
+    pub fn metric_data(
+        &self,
+        queries: &[MetricDataQuery],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<MetricDataResult>, QueryError> {
+        queries
+            .iter()
+            .map(|q| {
+                let points = self.statistics(&q.metric, start, end, q.period)?;
+                let (timestamps, values) = points
+                    .iter()
+                    .filter_map(|p| p.statistic(q.statistic).map(|v| (p.timestamp, v)))
+                    .unzip();
+                Ok(MetricDataResult {
+                    id: q.id.clone(),
+                    timestamps,
+                    values,
+                })
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,6 +498,38 @@ mod tests {
         s.put(Timestamp::from_secs(7200), &[cpu("a", 1.0), cpu("b", 1.0)]);
         assert_eq!(s.series_count(), 2);
         assert_eq!(s.dropped, 1);
+    }
+
+    #[test]
+    fn get_metric_data_answers_several_queries() {
+        let mut s = MetricStore::new(Retention::default());
+        for t in 0..10 {
+            s.put(Timestamp::from_secs(t), &[cpu("web", t as f64 * 10.0)]);
+        }
+        let q = |id: &str, stat, period| MetricDataQuery {
+            id: id.into(),
+            metric: key("web"),
+            period: Duration::from_secs(period),
+            statistic: stat,
+        };
+        let r = s
+            .metric_data(
+                &[
+                    q("avg5", Statistic::Average, 5),
+                    q("p90", Statistic::Percentile(90.0), 10),
+                    q("none", Statistic::Sum, 1),
+                ],
+                Timestamp::from_secs(0),
+                Timestamp::from_secs(10),
+            )
+            .unwrap();
+        assert_eq!(r[0].values, vec![20.0, 70.0]);
+        assert_eq!(
+            r[0].timestamps,
+            vec![Timestamp::from_secs(0), Timestamp::from_secs(5)]
+        );
+        assert!((r[1].values[0] - 80.0).abs() < 2.0, "{:?}", r[1]);
+        assert_eq!(r[2].values.len(), 10);
     }
 
     #[test]

@@ -339,3 +339,178 @@ impl Autoscaler {
         changes
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use metrics::Retention;
+    use model::{
+        AdjustmentType, ComparisonOperator, DatumValue, Dimension, Float, MetricAggregationType,
+        MetricDatum, MetricStat, Statistic, StepAdjustment, StepScaling, TreatMissingData, Unit,
+    };
+
+    use super::*;
+
+    fn stack() -> Stack {
+        let mut s = Stack::default();
+        let g = model::AutoScalingGroup {
+            key: "web".into(),
+            name: "web".into(),
+            min_size: 2,
+            max_size: 10,
+            desired_capacity: Some(4),
+            subnets: vec![],
+            target_groups: vec![],
+            launch_template: model::LaunchTemplateRef {
+                template: "t".into(),
+                version: model::LaunchTemplateVersion::Latest,
+            },
+            health_check_type: model::HealthCheckType::Ec2,
+            health_check_grace_period: Duration::ZERO,
+            default_cooldown: Duration::from_secs(300),
+            default_instance_warmup: Some(Duration::from_secs(30)),
+            termination_policies: vec![],
+            protect_from_scale_in: false,
+        };
+        s.auto_scaling_groups.insert("web".into(), g);
+        s.scaling_policies.insert(
+            "out".into(),
+            ScalingPolicy {
+                key: "out".into(),
+                name: "step-out".into(),
+                arn: "arn:out".into(),
+                group: "web".into(),
+                enabled: true,
+                kind: PolicyKind::Step(StepScaling {
+                    adjustment_type: AdjustmentType::ChangeInCapacity,
+                    steps: vec![
+                        StepAdjustment {
+                            lower_bound: Some(Float(0.0)),
+                            upper_bound: Some(Float(20.0)),
+                            scaling_adjustment: 1,
+                        },
+                        StepAdjustment {
+                            lower_bound: Some(Float(20.0)),
+                            upper_bound: None,
+                            scaling_adjustment: 3,
+                        },
+                    ],
+                    min_adjustment_magnitude: None,
+                    metric_aggregation_type: MetricAggregationType::Average,
+                    estimated_instance_warmup: Some(Duration::from_secs(60)),
+                }),
+            },
+        );
+        s.metric_alarms.insert(
+            "high".into(),
+            MetricAlarm {
+                key: "high".into(),
+                name: "cpu-high".into(),
+                metric: MetricStat {
+                    namespace: "AWS/EC2".into(),
+                    metric_name: "CPUUtilization".into(),
+                    dimensions: vec![Dimension::new("AutoScalingGroupName", "web")],
+                    period: 10,
+                    statistic: Statistic::Average,
+                },
+                evaluation_periods: 2,
+                datapoints_to_alarm: 2,
+                threshold: Float(60.0),
+                comparison_operator: ComparisonOperator::GreaterThanOrEqualToThreshold,
+                treat_missing_data: TreatMissingData::Missing,
+                actions_enabled: true,
+                alarm_actions: vec![AlarmAction::ScalingPolicy("out".into())],
+                ok_actions: vec![],
+                insufficient_data_actions: vec![],
+            },
+        );
+        s.scheduled_actions.insert(
+            "night".into(),
+            ScheduledAction {
+                key: "night".into(),
+                name: "night".into(),
+                group: "web".into(),
+                recurrence: Some("0 22 * * *".into()),
+                time_zone: Some("Europe/Paris".into()),
+                start_time: None,
+                end_time: None,
+                min_size: Some(1),
+                max_size: None,
+                desired_capacity: Some(1),
+            },
+        );
+        s
+    }
+
+    fn view(desired: u32) -> BTreeMap<String, GroupView> {
+        BTreeMap::from([(
+            "web".to_string(),
+            GroupView {
+                desired,
+                min: 2,
+                max: 10,
+                ready: desired,
+                warming: 0,
+                default_cooldown: Duration::from_secs(300),
+                default_instance_warmup: Some(Duration::from_secs(30)),
+            },
+        )])
+    }
+
+    fn cpu(v: f64) -> MetricDatum {
+        MetricDatum::new(
+            "AWS/EC2",
+            "CPUUtilization",
+            vec![Dimension::new("AutoScalingGroupName", "web")],
+            Unit::Percent,
+            DatumValue::Value(v),
+        )
+    }
+
+    #[test]
+    fn an_alarm_invokes_its_step_policy_and_a_schedule_runs_at_its_local_time() {
+        // 2026-11-30T20:00:00Z = 21:00 in Paris.
+        let t0: jiff::Timestamp = "2026-11-30T20:00:00Z".parse().unwrap();
+        let t0 = t0.as_second();
+        let mut a = Autoscaler::new(&stack(), AlarmShape::FAST, Timestamp::from_secs(t0));
+        let mut store = MetricStore::new(Retention::default());
+        let mut changes = Vec::new();
+        let mut desired = 4;
+        for s in 0..3700 {
+            let t = t0 + s;
+            store.put(
+                Timestamp::from_secs(t),
+                &[cpu(if s < 60 { 85.0 } else { 30.0 })],
+            );
+            for c in a.step(&store, &view(desired), Timestamp::from_secs(t + 1)) {
+                desired = c.desired;
+                changes.push((s + 1, c));
+            }
+        }
+        // Two 10-second periods ≥ 60% (85 − 60 = 25 → the +3 step) at 20 s.
+        let (at, first) = &changes[0];
+        assert_eq!(*at, 20);
+        assert_eq!(first.desired, 7);
+        assert!(first.cause.contains("a monitor alarm cpu-high in state ALARM triggered policy step-out changing the desired capacity from 4 to 7."), "{}", first.cause);
+        // Re-invoked every period while in ALARM, the same step adds nothing during warmup.
+        assert_eq!(
+            changes
+                .iter()
+                .filter(|(_, c)| c.cause.contains("step-out"))
+                .count(),
+            1,
+            "{changes:?}"
+        );
+        // 22:00 in Paris = 21:00Z: min 1, desired 1.
+        let (at, night) = changes.last().unwrap();
+        assert_eq!(*at, 3600);
+        assert_eq!((night.desired, night.min), (1, Some(1)));
+        assert!(night.cause.contains("a scheduled action update of AutoScalingGroup constraints to min: 1, max: -, desired: 1 changing the desired capacity from 7 to 1."), "{}", night.cause);
+        assert_eq!(a.bounds("web").min, Some(1));
+        let views = a.alarm_views();
+        assert_eq!(views[0].name, "cpu-high");
+        assert_eq!(views[0].state, AlarmStateValue::Ok);
+        assert_eq!(views[0].actions, vec!["policy step-out"]);
+    }
+}

@@ -439,7 +439,19 @@ impl Decode<'_> {
             );
             ok = false;
         }
-        if let Err(e) = scaling::schedule::Schedule::new(&action) {
+        // Both checked, so both mistakes are reported at once.
+        let recurrence = action
+            .recurrence
+            .as_deref()
+            .map(scaling::schedule::parse_recurrence);
+        let zone = action
+            .time_zone
+            .as_deref()
+            .map(scaling::schedule::parse_time_zone);
+        for e in [recurrence.and_then(Result::err), zone.and_then(Result::err)]
+            .into_iter()
+            .flatten()
+        {
             r.error(e.attribute, e.message, Some(e.hint));
             ok = false;
         }
