@@ -264,13 +264,22 @@ impl Autoscaler {
                     .cloned()
                     .unwrap_or_default();
                 let prop = match (&p.kind, &a.tracking) {
-                    (PolicyKind::TargetTracking(tt), Some((_, high))) => policy::alarm_metric(
-                        &a.spec,
-                        &a.state,
-                        model::MetricAggregationType::Average,
-                    )
-                    .map(|v| to_target_unit(&tt.metric, a.spec.metric.period, v))
-                    .and_then(|v| target_tracking(p, tt, &a.spec.name, *high, v, &g, now)),
+                    (PolicyKind::TargetTracking(tt), Some((_, high))) => {
+                        // Scale-out acts on the newest datapoint (older ones may predate the
+                        // last capacity change); scale-in on the average of its long window.
+                        let value = if *high {
+                            a.state.datapoints.iter().rev().flatten().next().copied()
+                        } else {
+                            policy::alarm_metric(
+                                &a.spec,
+                                &a.state,
+                                model::MetricAggregationType::Average,
+                            )
+                        };
+                        value
+                            .map(|v| to_target_unit(&tt.metric, a.spec.metric.period, v))
+                            .and_then(|v| target_tracking(p, tt, &a.spec.name, *high, v, &g, now))
+                    }
                     _ => policy::invoke(p, &a.spec, &a.state, &g, &state, now),
                 };
                 proposals.extend(prop);
