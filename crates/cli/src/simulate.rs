@@ -224,13 +224,11 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
         base_latency_ms: args.base_latency_ms,
         slo_ms: args.slo_ms,
     };
-    let target_group = stack.scaling_policies.values().find_map(|p| match &p.kind {
+    let resource_label = stack.scaling_policies.values().find_map(|p| match &p.kind {
         PolicyKind::TargetTracking(TargetTracking {
             metric: TrackedMetric::AlbRequestCountPerTarget { resource_label },
             ..
-        }) if p.group == group.key => resource_label
-            .find("targetgroup/")
-            .map(|i| resource_label[i..].to_owned()),
+        }) if p.group == group.key => Some(resource_label.clone()),
         _ => None,
     });
     let spec = GroupSpec {
@@ -241,7 +239,7 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
         desired: group.initial_desired(),
         default_cooldown: group.default_cooldown,
         default_instance_warmup: group.default_instance_warmup,
-        target_group,
+        resource_label,
     };
     let t0 = Timestamp::from_secs(trace.start);
     let mut own = stack.clone();
@@ -415,7 +413,7 @@ fn benchmark(args: &SimulateArgs, shape: AlarmShape) -> ExitCode {
         desired: 50,
         default_cooldown: Duration::from_secs(300),
         default_instance_warmup: Some(Duration::from_secs(30)),
-        target_group: None,
+        resource_label: None,
     };
     let model = InstanceModel {
         capacity,

@@ -156,6 +156,20 @@ fn target_tracking_scales_out_on_load_and_back_in_without_failed_requests() {
         "{metrics}"
     );
 
+    let rpt = stack.cli(&[
+        "metrics",
+        "RequestCountPerTarget",
+        "--statistic",
+        "Sum",
+        "--since",
+        "30",
+    ]);
+    let rpt = String::from_utf8_lossy(&rpt.stdout).into_owned();
+    assert!(
+        rpt.contains("AWS/ApplicationELB RequestCountPerTarget LoadBalancer=app/front/"),
+        "{rpt}"
+    );
+
     // The load stops: back to one instance, draining, with no failed request.
     stop_heavy.store(true, Ordering::Relaxed);
     for h in heavy {

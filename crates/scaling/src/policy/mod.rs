@@ -31,7 +31,8 @@ use serde::{Deserialize, Serialize};
 
 pub use adjust::apply_adjustment;
 pub use shape::{
-    AlarmShape, AlarmSide, TrackingAlarms, is_count_per_minute, to_target_unit, tracking_alarms,
+    AlarmShape, AlarmSide, TrackingAlarms, is_count_per_minute, request_count_dimensions,
+    to_target_unit, tracking_alarms,
 };
 
 /// What the policies see of their group.

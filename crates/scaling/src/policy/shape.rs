@@ -150,6 +150,21 @@ pub fn to_target_unit(metric: &TrackedMetric, period: u32, value: f64) -> f64 {
     }
 }
 
+/// The dimensions of `RequestCountPerTarget` for a `resource_label`
+/// (`app/<lb>/<id>/targetgroup/<tg>/<id>`): ALB publishes it per LoadBalancer and TargetGroup.
+pub fn request_count_dimensions(resource_label: &str) -> Vec<Dimension> {
+    let (lb, tg) = match resource_label.find("/targetgroup/") {
+        Some(i) => (&resource_label[..i], &resource_label[i + 1..]),
+        None => ("", resource_label),
+    };
+    let mut dims = vec![Dimension::new("TargetGroup", tg)];
+    if !lb.is_empty() {
+        dims.push(Dimension::new("LoadBalancer", lb));
+    }
+    dims.sort();
+    dims
+}
+
 fn metric_stat(metric: &TrackedMetric, group_name: &str, period: u32) -> MetricStat {
     let by_group = vec![Dimension::new("AutoScalingGroupName", group_name)];
     let (ns, name, dims, statistic) = match metric {
@@ -165,17 +180,12 @@ fn metric_stat(metric: &TrackedMetric, group_name: &str, period: u32) -> MetricS
         TrackedMetric::AsgAverageNetworkOut => {
             (namespace::EC2, "NetworkOut", by_group, Statistic::Average)
         }
-        TrackedMetric::AlbRequestCountPerTarget { resource_label } => {
-            let tg = resource_label
-                .find("targetgroup/")
-                .map_or(resource_label.as_str(), |i| &resource_label[i..]);
-            (
-                namespace::APPLICATION_ELB,
-                "RequestCountPerTarget",
-                vec![Dimension::new("TargetGroup", tg)],
-                Statistic::Sum,
-            )
-        }
+        TrackedMetric::AlbRequestCountPerTarget { resource_label } => (
+            namespace::APPLICATION_ELB,
+            "RequestCountPerTarget",
+            request_count_dimensions(resource_label),
+            Statistic::Sum,
+        ),
         TrackedMetric::Custom(m) => {
             return MetricStat {
                 period,

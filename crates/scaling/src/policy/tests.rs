@@ -136,7 +136,20 @@ fn generated_alarms_have_the_chosen_shape_and_aws_names() {
     };
     let a = tracking_alarms(&p, &tt, "web", &AlarmShape::FAST);
     assert_eq!(a.high.threshold, Float(10.0));
-    assert_eq!(a.high.metric.dimensions[0].value, "targetgroup/web/4567");
+    let dims: Vec<(&str, &str)> = a
+        .high
+        .metric
+        .dimensions
+        .iter()
+        .map(|d| (d.name.as_str(), d.value.as_str()))
+        .collect();
+    assert_eq!(
+        dims,
+        [
+            ("LoadBalancer", "app/web/0123"),
+            ("TargetGroup", "targetgroup/web/4567")
+        ]
+    );
     assert_eq!(to_target_unit(&tt.metric, 1, 20.0), 1200.0);
 }
 

@@ -58,8 +58,8 @@ pub struct GroupSpec {
     pub default_cooldown: Duration,
     #[serde(skip)]
     pub default_instance_warmup: Option<Duration>,
-    /// The target group dimension for `RequestCountPerTarget`.
-    pub target_group: Option<String>,
+    /// The `resource_label` of an `ALBRequestCountPerTarget` policy, if one is simulated.
+    pub resource_label: Option<String>,
 }
 
 /// What decides capacity in a run.
@@ -171,9 +171,9 @@ pub fn run(
     let mut actions = Vec::new();
     let group_dim = vec![Dimension::new("AutoScalingGroupName", &group.name)];
     let tg_dim = group
-        .target_group
-        .as_ref()
-        .map(|tg| vec![Dimension::new("TargetGroup", tg)]);
+        .resource_label
+        .as_deref()
+        .map(crate::policy::request_count_dimensions);
     for (i, &rate) in trace.rate.iter().enumerate() {
         let t = trace.start + i as i64;
         while fleet.pending.front().is_some_and(|r| *r <= t) {

@@ -57,7 +57,7 @@ fn group() -> GroupSpec {
         desired: 2,
         default_cooldown: Duration::from_secs(300),
         default_instance_warmup: Some(Duration::from_secs(5)),
-        target_group: None,
+        resource_label: None,
     }
 }
 

@@ -30,8 +30,6 @@ pub(crate) struct Autoscale {
     pub store: MetricStore,
     /// Last CPU reading per instance.
     cpu_prev: HashMap<InstanceId, (Timestamp, Duration)>,
-    /// Last reading of each target group's request counters.
-    requests_prev: HashMap<String, proxy::TargetGroupCounters>,
     last_second: i64,
 }
 
@@ -41,7 +39,6 @@ impl Autoscale {
             autoscaler: Autoscaler::new(stack, shape, now),
             store: MetricStore::new(Retention::default()),
             cpu_prev: HashMap::new(),
-            requests_prev: HashMap::new(),
             last_second: i64::MIN,
         }
     }
@@ -233,69 +230,8 @@ impl Controller {
             }
         }
 
-        // The load balancer: healthy and unhealthy targets, requests in flight, per target group.
-        let mut per_tg: BTreeMap<String, (f64, f64, f64)> = BTreeMap::new();
-        for r in self.data_plane.target_health() {
-            let e = per_tg.entry(r.target_group.clone()).or_default();
-            match r.health.state {
-                TargetHealthState::Healthy => e.0 += 1.0,
-                TargetHealthState::Unhealthy => e.1 += 1.0,
-                _ => {}
-            }
-            e.2 += r.in_flight as f64;
-        }
-        let mut counters: HashMap<String, proxy::TargetGroupCounters> = self
-            .data_plane
-            .target_group_counters()
-            .into_iter()
-            .map(|c| (c.target_group.clone(), c))
-            .collect();
-        for (tg_key, (healthy, unhealthy, in_flight)) in per_tg {
-            let Some(tg) = self.stack.target_groups.get(&tg_key) else {
-                continue;
-            };
-            let suffix = tg
-                .arn
-                .find("targetgroup/")
-                .map_or(tg.arn.as_str(), |i| &tg.arn[i..]);
-            let dims = [Dimension::new("TargetGroup", suffix)];
-            let mut values = vec![
-                ("HealthyHostCount", healthy),
-                ("UnHealthyHostCount", unhealthy),
-                ("InFlightRequests", in_flight),
-            ];
-            // Request counts of the second that just ended, from the data plane's counters.
-            if let Some(current) = counters.remove(&tg_key) {
-                if let Some(prev) = self.autoscale.requests_prev.get(&tg_key) {
-                    let d = current.since(prev);
-                    let requests = d.requests as f64;
-                    values.extend([
-                        ("RequestCount", requests),
-                        ("HTTPCode_Target_2XX_Count", d.target_2xx as f64),
-                        ("HTTPCode_Target_3XX_Count", d.target_3xx as f64),
-                        ("HTTPCode_Target_4XX_Count", d.target_4xx as f64),
-                        ("HTTPCode_Target_5XX_Count", d.target_5xx as f64),
-                        ("HTTPCode_ELB_5XX_Count", d.elb_5xx() as f64),
-                        ("HTTPCode_ELB_502_Count", d.elb_502 as f64),
-                        ("HTTPCode_ELB_503_Count", d.elb_503 as f64),
-                        ("HTTPCode_ELB_504_Count", d.elb_504 as f64),
-                    ]);
-                    if healthy > 0.0 {
-                        values.push(("RequestCountPerTarget", requests / healthy));
-                    }
-                }
-                self.autoscale.requests_prev.insert(tg_key.clone(), current);
-            }
-            for (name, v) in values {
-                out.push(datum(
-                    namespace::APPLICATION_ELB,
-                    name,
-                    &dims,
-                    Unit::Count,
-                    DatumValue::Value(v),
-                ));
-            }
-        }
+        // The load balancer's own metrics (AWS/ApplicationELB), for the second that just ended.
+        out.extend(self.data_plane.metrics());
         out
     }
 }
