@@ -12,7 +12,7 @@ use model::{
 };
 use scaling::autoscaler::Autoscaler;
 use scaling::policy::AlarmShape;
-use scaling::sim::{self, GroupSpec, Hpa, InstanceModel, Run, Scaler, Trace};
+use scaling::replay::{self, GroupSpec, Hpa, InstanceModel, Run, Scaler, Trace};
 use serde::Serialize;
 use server::clock::Stopwatch;
 
@@ -188,7 +188,7 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let trace = match sim::trace::parse(&text) {
+    let trace = match replay::trace::parse(&text) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {}:{e}", trace_path.display());
@@ -249,14 +249,14 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
             .insert("baseline-cpu50".into(), default_cpu_policy(&group.key));
     }
     let runs = vec![
-        sim::run(
+        replay::run(
             "updraft (config policies)",
             &trace,
             &spec,
             &model,
             Scaler::Policies(Box::new(Autoscaler::new(&own, shape, t0))),
         ),
-        sim::run(
+        replay::run(
             "AWS-like target tracking",
             &trace,
             &spec,
@@ -267,7 +267,7 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
                 t0,
             ))),
         ),
-        sim::run(
+        replay::run(
             "Kubernetes HPA-like",
             &trace,
             &spec,
@@ -365,7 +365,7 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
         eprintln!("error: cannot create {}: {e}", args.out.display());
         return ExitCode::FAILURE;
     }
-    let svg = sim::svg::plot(
+    let svg = replay::svg::plot(
         &format!("updraft simulate: {}", trace_path.display()),
         &runs,
         &model,
@@ -447,7 +447,7 @@ fn benchmark(args: &SimulateArgs, shape: AlarmShape) -> ExitCode {
         ("Kubernetes HPA-like", Scaler::Hpa(Hpa::new(50.0))),
     ] {
         let watch = Stopwatch::start();
-        let r = sim::run(label, &trace, &spec, &model, scaler);
+        let r = replay::run(label, &trace, &spec, &model, scaler);
         let took = watch.elapsed();
         timings.push((
             label,
@@ -494,5 +494,10 @@ fn model_group() -> model::AutoScalingGroup {
         default_instance_warmup: Some(Duration::from_secs(30)),
         termination_policies: vec![],
         protect_from_scale_in: false,
+        max_instance_lifetime: None,
+        suspended_processes: vec![],
+        initial_lifecycle_hooks: vec![],
+        warm_pool: None,
+        instance_refresh: None,
     }
 }

@@ -381,6 +381,11 @@ mod tests {
             default_instance_warmup: Some(Duration::from_secs(30)),
             termination_policies: vec![],
             protect_from_scale_in: false,
+            max_instance_lifetime: None,
+            suspended_processes: vec![],
+            initial_lifecycle_hooks: vec![],
+            warm_pool: None,
+            instance_refresh: None,
         };
         s.auto_scaling_groups.insert("web".into(), g);
         s.scaling_policies.insert(

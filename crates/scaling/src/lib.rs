@@ -21,8 +21,8 @@ pub mod lifecycle;
 pub mod placement;
 pub mod policy;
 pub mod refresh;
+pub mod replay;
 pub mod schedule;
-pub mod sim;
 pub mod termination;
 pub mod warmup;
 

@@ -6,8 +6,8 @@
 //! look at what it refers to (an attachment needs its target group's `target_type`). A resource
 //! that fails to decode is reported and left out; whatever refers to it is not reported again.
 
-mod asg_parts;
 mod alarm;
+mod asg_parts;
 mod autoscaling;
 mod checks;
 mod database;

@@ -42,6 +42,11 @@ fn stack() -> Stack {
         default_instance_warmup: Some(Duration::from_secs(5)),
         termination_policies: vec![],
         protect_from_scale_in: false,
+        max_instance_lifetime: None,
+        suspended_processes: vec![],
+        initial_lifecycle_hooks: vec![],
+        warm_pool: None,
+        instance_refresh: None,
     };
     g.desired_capacity = Some(2);
     s.auto_scaling_groups.insert("web".into(), g);
