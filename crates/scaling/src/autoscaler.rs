@@ -8,12 +8,13 @@
 //! target tracking scales in only when all agree) and returns the capacity changes with the
 //! cause AWS would write. It reads no clock and does no I/O: `now` and the metrics are given.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use metrics::MetricStore;
 use metrics::alarm::{self, AlarmState, AlarmStateValue};
 use model::{
-    AlarmAction, MetricAlarm, PolicyKind, ScalingPolicy, ScheduledAction, Stack, Timestamp,
+    AlarmAction, MetricAlarm, PolicyKind, ScalingPolicy, ScalingProcess, ScheduledAction, Stack,
+    Timestamp,
 };
 use serde::Serialize;
 
@@ -57,6 +58,23 @@ pub struct CapacityChange {
     pub max: Option<u32>,
     /// AWS-style cause: `At … a monitor alarm … changing the desired capacity from 3 to 5.`
     pub cause: String,
+    /// What asked for it, which decides how the group takes it.
+    pub trigger: Trigger,
+}
+
+/// Who asked for a capacity change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A target-tracking or step policy: warmup applies (the group holds scale-in back while
+    /// instances warm up; `scaling::asg::set_desired_by_policy`), with the policy's
+    /// `estimated_instance_warmup` if it has one.
+    Policy {
+        estimated_instance_warmup: Option<std::time::Duration>,
+    },
+    /// A simple scaling policy: its cooldown gates it, not warmup.
+    SimplePolicy,
+    /// A scheduled action: neither cooldown nor warmup gates it.
+    ScheduledAction,
 }
 
 /// Bounds a scheduled action set, overriding the group's configured ones.
@@ -78,6 +96,12 @@ pub struct Autoscaler {
     bounds: BTreeMap<String, Bounds>,
     /// Group key → AWS group name (alarm names and dimensions use the name).
     group_names: BTreeMap<String, String>,
+    /// Group keys whose `suspended_processes` include `AlarmNotification`: their alarms are
+    /// evaluated, but invoke no policy.
+    alarms_suspended: BTreeSet<String>,
+    /// Group keys whose `suspended_processes` include `ScheduledActions`: scheduled actions
+    /// that fall due are skipped.
+    schedules_suspended: BTreeSet<String>,
 }
 
 fn describe_alarm(a: &MetricAlarm) -> (String, String) {
@@ -118,6 +142,8 @@ impl Autoscaler {
             schedule_last: BTreeMap::new(),
             bounds: BTreeMap::new(),
             group_names: BTreeMap::new(),
+            alarms_suspended: BTreeSet::new(),
+            schedules_suspended: BTreeSet::new(),
         };
         a.reconfigure(stack, now);
         a
@@ -130,6 +156,16 @@ impl Autoscaler {
             .values()
             .map(|g| (g.key.clone(), g.name.clone()))
             .collect();
+        let suspended = |p: ScalingProcess| {
+            stack
+                .auto_scaling_groups
+                .values()
+                .filter(|g| g.suspended(p))
+                .map(|g| g.key.clone())
+                .collect()
+        };
+        self.alarms_suspended = suspended(ScalingProcess::AlarmNotification);
+        self.schedules_suspended = suspended(ScalingProcess::ScheduledActions);
         let mut alarms = BTreeMap::new();
         for spec in stack.metric_alarms.values() {
             alarms.insert(spec.key.clone(), (spec.clone(), None));
@@ -255,7 +291,8 @@ impl Autoscaler {
                 else {
                     continue;
                 };
-                if &p.group != group_key || !p.enabled {
+                if &p.group != group_key || !p.enabled || self.alarms_suspended.contains(group_key)
+                {
                     continue;
                 }
                 let state = self
@@ -295,12 +332,25 @@ impl Autoscaler {
             if let Some(chosen) = resolve(g.desired, &proposals, tt_scale_in) {
                 self.policy_state
                     .insert(chosen.policy.clone(), chosen.state.clone());
+                let trigger = match self.policies.get(&chosen.policy).map(|p| &p.kind) {
+                    Some(PolicyKind::Simple(_)) => Trigger::SimplePolicy,
+                    Some(PolicyKind::Step(s)) => Trigger::Policy {
+                        estimated_instance_warmup: s.estimated_instance_warmup,
+                    },
+                    Some(PolicyKind::TargetTracking(t)) => Trigger::Policy {
+                        estimated_instance_warmup: t.estimated_instance_warmup,
+                    },
+                    None => Trigger::Policy {
+                        estimated_instance_warmup: None,
+                    },
+                };
                 changes.push(CapacityChange {
                     group: group_key.clone(),
                     desired: chosen.desired,
                     min: None,
                     max: None,
                     cause: policy::cause_text(&chosen.trigger, g.desired, chosen.desired),
+                    trigger,
                 });
             }
         }
@@ -315,6 +365,10 @@ impl Autoscaler {
             let Some(view) = groups.get(&action.group) else {
                 continue;
             };
+            // AWS skips (does not defer) the actions that fall due while suspended.
+            if self.schedules_suspended.contains(&action.group) {
+                continue;
+            }
             let bounds = self.bounds.entry(action.group.clone()).or_default();
             if action.min_size.is_some() {
                 bounds.min = action.min_size;
@@ -343,6 +397,7 @@ impl Autoscaler {
                     show(action.max_size),
                     show(action.desired_capacity)
                 ),
+                trigger: Trigger::ScheduledAction,
             });
         }
         changes
@@ -506,6 +561,12 @@ mod tests {
         let (at, first) = &changes[0];
         assert_eq!(*at, 20);
         assert_eq!(first.desired, 7);
+        assert_eq!(
+            first.trigger,
+            Trigger::Policy {
+                estimated_instance_warmup: Some(Duration::from_secs(60))
+            }
+        );
         assert!(first.cause.contains("a monitor alarm cpu-high in state ALARM triggered policy step-out changing the desired capacity from 4 to 7."), "{}", first.cause);
         // Re-invoked every period while in ALARM, the same step adds nothing during warmup.
         assert_eq!(
@@ -520,11 +581,125 @@ mod tests {
         let (at, night) = changes.last().unwrap();
         assert_eq!(*at, 3600);
         assert_eq!((night.desired, night.min), (1, Some(1)));
+        assert_eq!(night.trigger, Trigger::ScheduledAction);
         assert!(night.cause.contains("a scheduled action update of AutoScalingGroup constraints to min: 1, max: -, desired: 1 changing the desired capacity from 7 to 1."), "{}", night.cause);
         assert_eq!(a.bounds("web").min, Some(1));
         let views = a.alarm_views();
         assert_eq!(views[0].name, "cpu-high");
         assert_eq!(views[0].state, AlarmStateValue::Ok);
         assert_eq!(views[0].actions, vec!["policy step-out"]);
+    }
+
+    #[test]
+    fn suspended_processes_pause_alarm_actions_and_schedules() {
+        let t0: jiff::Timestamp = "2026-11-30T20:59:00Z".parse().unwrap();
+        let t0 = t0.as_second();
+        let mut stack = stack();
+        if let Some(g) = stack.auto_scaling_groups.get_mut("web") {
+            g.suspended_processes = vec![
+                ScalingProcess::AlarmNotification,
+                ScalingProcess::ScheduledActions,
+            ];
+        }
+        let mut a = Autoscaler::new(&stack, AlarmShape::FAST, Timestamp::from_secs(t0));
+        let mut store = MetricStore::new(Retention::default());
+        for s in 0..120 {
+            let t = t0 + s;
+            store.put(Timestamp::from_secs(t), &[cpu(85.0)]);
+            let changes = a.step(&store, &view(4), Timestamp::from_secs(t + 1));
+            assert!(changes.is_empty(), "at {s}: {changes:?}");
+        }
+        // The alarm itself is evaluated as usual; the 22:00 Paris schedule was skipped.
+        assert_eq!(a.alarm_views()[0].state, AlarmStateValue::Alarm);
+        assert_eq!(a.bounds("web"), Bounds::default());
+        // Resumed: the alarm, still in ALARM, invokes its policy again at the next period.
+        stack
+            .auto_scaling_groups
+            .get_mut("web")
+            .unwrap()
+            .suspended_processes = vec![];
+        a.reconfigure(&stack, Timestamp::from_secs(t0 + 120));
+        let (mut changes, mut desired) = (Vec::new(), 4);
+        for s in 120..140 {
+            let t = t0 + s;
+            store.put(Timestamp::from_secs(t), &[cpu(85.0)]);
+            for c in a.step(&store, &view(desired), Timestamp::from_secs(t + 1)) {
+                desired = c.desired;
+                changes.push(c);
+            }
+        }
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].desired, 7);
+    }
+
+    #[test]
+    fn policies_see_the_group_through_its_warmup_and_its_seam_holds_scale_in_back() {
+        use crate::asg::{InstanceView, set_desired_by_policy};
+        use crate::policy::target_tracking;
+        use model::{AvailabilityZone, InstanceId, LifecycleState, TargetTracking, TrackedMetric};
+
+        let spec = stack().auto_scaling_groups["web"].clone(); // warmup 30 s
+        let now = Timestamp::from_secs(10_000);
+        let inst = |bits: u128, in_service: i64| {
+            let mut i = InstanceView::new(
+                InstanceId::from_bits(bits),
+                AvailabilityZone::new("us-east-1a"),
+                "a",
+                LifecycleState::InService,
+                Timestamp::from_secs(0),
+                1,
+            );
+            i.in_service_at = Some(Timestamp::from_secs(in_service));
+            i
+        };
+        // Two warmed up, one InService for 10 s, one still launching.
+        let mut pending = inst(4, 0);
+        pending.lifecycle = LifecycleState::Pending;
+        pending.in_service_at = None;
+        let instances = [inst(1, 9_000), inst(2, 9_000), inst(3, 9_990), pending];
+        let warmup = crate::warmup::effective(&spec, None);
+        let w = crate::warmup::view(&instances, warmup, now);
+        let g = GroupView::of(&spec, 4, &w);
+        assert_eq!((g.ready, g.warming, g.desired), (2, 2, 4));
+
+        let tt = TargetTracking {
+            metric: TrackedMetric::AsgAverageCpuUtilization,
+            target_value: Float(50.0),
+            disable_scale_in: false,
+            estimated_instance_warmup: None,
+        };
+        let p = ScalingPolicy {
+            key: "tt".into(),
+            name: "cpu-50".into(),
+            arn: "arn:tt".into(),
+            group: "web".into(),
+            enabled: true,
+            kind: PolicyKind::TargetTracking(tt.clone()),
+        };
+        // The 2 contributing instances at 75% want 3: the warming two already count toward
+        // desired 4, so nothing more is asked for the same load.
+        assert_eq!(target_tracking(&p, &tt, "high", true, 75.0, &g, now), None);
+        // At 3× the target they want 6 (computed from the 2 that measure, not from 4).
+        let out = target_tracking(&p, &tt, "high", true, 150.0, &g, now).unwrap();
+        assert_eq!(out.desired, 6);
+        // 2 at 40% want 2 — no scale-in proposal while instances warm up.
+        assert_eq!(target_tracking(&p, &tt, "low", false, 20.0, &g, now), None);
+        // And the group's seam refuses one, whoever asks.
+        let state = crate::asg::GroupState {
+            desired_capacity: 4,
+            ..crate::asg::GroupState::new(&spec)
+        };
+        let granted = set_desired_by_policy(&spec, &state, &instances, warmup, 2, "c".into(), now);
+        assert_eq!(granted.desired, 4);
+        assert!(
+            granted.note.as_deref().unwrap_or("").contains("held back"),
+            "{granted:?}"
+        );
+        // Once everything has warmed up, the seam lets it through.
+        let later = Timestamp::from_secs(10_100);
+        let mut warmed = instances.clone();
+        warmed[3] = inst(4, 9_995);
+        let granted = set_desired_by_policy(&spec, &state, &warmed, warmup, 2, "c".into(), later);
+        assert_eq!(granted.desired, 2);
     }
 }

@@ -52,6 +52,27 @@ pub struct GroupView {
     pub default_instance_warmup: Option<Duration>,
 }
 
+impl GroupView {
+    /// What the policies see of a group with `desired` capacity, seen through warmup
+    /// ([`crate::warmup::view`]): `ready` are the instances that contribute to the group's
+    /// metrics, `warming` the launching and warming ones.
+    pub fn of(
+        spec: &model::AutoScalingGroup,
+        desired: u32,
+        warmup: &crate::warmup::WarmupView,
+    ) -> GroupView {
+        GroupView {
+            desired,
+            min: spec.min_size,
+            max: spec.max_size,
+            ready: warmup.contributing.len() as u32,
+            warming: warmup.warming.len() as u32,
+            default_cooldown: spec.default_cooldown,
+            default_instance_warmup: spec.default_instance_warmup,
+        }
+    }
+}
+
 /// Runtime state of one policy (persisted with the group).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PolicyState {

@@ -7,22 +7,26 @@
 //! [`MetricStore`], then runs the pure [`Autoscaler`] and applies the capacity changes it
 //! returns to the groups' desired capacity, with their AWS-style cause. `scaling::decide` then
 //! launches or drains as for any other change of desired capacity.
+//!
+//! Warmup is the group's rule, used as it is (`scaling::warmup::view` through
+//! `Controller::warmup_view`): only the view's `contributing` instances make the group's
+//! `CPUUtilization`, the policies see `ready` = contributing and `warming` = the rest, and a
+//! target-tracking or step policy's change goes through `scaling::asg::set_desired_by_policy`,
+//! which holds scale-in back while instances warm up.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use metrics::{MetricStore, Retention};
 use model::metric::namespace;
 use model::{
-    DatumValue, Dimension, InstanceId, InstanceType, LifecycleState, MetricDatum,
-    TargetHealthState, Timestamp, Unit,
+    DatumValue, Dimension, InstanceId, InstanceType, LifecycleState, MetricDatum, Timestamp, Unit,
 };
-use scaling::autoscaler::Autoscaler;
+use scaling::autoscaler::{Autoscaler, CapacityChange, Trigger};
 use scaling::policy::{AlarmShape, GroupView};
 
 use super::Controller;
 use super::observe::Seen;
-use crate::fleet::InstanceRecord;
 
 /// The controller's metrics and autoscaling state.
 pub(crate) struct Autoscale {
@@ -59,23 +63,6 @@ pub(crate) fn cpu_utilization(used: Duration, wall: Duration, allowance_cores: f
 }
 
 impl Controller {
-    /// Whether an instance counts in its group's metrics: InService, healthy behind its
-    /// target groups (if any), past the group's default instance warmup.
-    fn is_ready(&self, i: &InstanceRecord, seen: &HashMap<String, Seen>, now: Timestamp) -> bool {
-        let Some(group) = self.groups.get(&i.group) else {
-            return false;
-        };
-        let warm = group.spec.default_instance_warmup.unwrap_or(Duration::ZERO);
-        let healthy = group.spec.target_groups.is_empty()
-            || seen
-                .get(i.id.as_str())
-                .and_then(|s| s.health)
-                .is_some_and(|h| h == TargetHealthState::Healthy);
-        i.lifecycle == LifecycleState::InService
-            && healthy
-            && i.in_service_at.is_some_and(|at| now.since(at) >= warm)
-    }
-
     /// Once per second: collect metrics, evaluate alarms, run policies and schedules.
     pub(crate) fn autoscale(&mut self, seen: &HashMap<String, Seen>, now: Timestamp) {
         let sec = now.as_secs();
@@ -83,60 +70,111 @@ impl Controller {
             return;
         }
         self.autoscale.last_second = sec;
-        let datums = self.collect_metrics(seen, now);
+
+        // Each group through warmup (the group's seam, `scaling::warmup`): its contributing
+        // instances make the group's averages, its warming ones count toward desired capacity.
+        let mut views = BTreeMap::new();
+        let mut contributing = HashSet::new();
+        for (key, g) in &self.groups {
+            if g.deleting {
+                continue;
+            }
+            let warmup = scaling::warmup::effective(&g.spec, None);
+            let Some(w) = self.warmup_view(key, warmup) else {
+                continue;
+            };
+            views.insert(
+                key.clone(),
+                GroupView::of(&g.spec, g.state.desired_capacity, &w),
+            );
+            contributing.extend(w.contributing);
+        }
+
+        let datums = self.collect_metrics(&contributing, now);
         // The readings cover the second that just ended.
         self.autoscale
             .store
             .put(Timestamp::from_secs(sec - 1), &datums);
 
-        let mut views = BTreeMap::new();
-        for (key, g) in &self.groups {
-            if g.deleting {
-                continue;
-            }
-            let live: Vec<&InstanceRecord> = self
-                .group_instances(key)
-                .into_iter()
-                .filter(|i| i.lifecycle.counts_toward_capacity())
-                .collect();
-            let ready = live.iter().filter(|i| self.is_ready(i, seen, now)).count() as u32;
-            views.insert(
-                key.clone(),
-                GroupView {
-                    desired: g.state.desired_capacity,
-                    min: g.spec.min_size,
-                    max: g.spec.max_size,
-                    ready,
-                    warming: (live.len() as u32).saturating_sub(ready),
-                    default_cooldown: g.spec.default_cooldown,
-                    default_instance_warmup: g.spec.default_instance_warmup,
-                },
-            );
-        }
         let changes = self
             .autoscale
             .autoscaler
             .step(&self.autoscale.store, &views, now);
         for change in changes {
-            let Some(group) = self.groups.get_mut(&change.group) else {
-                continue;
-            };
-            let from = group.state.desired_capacity;
-            if from == change.desired {
-                continue;
+            self.apply_capacity_change(change, seen, now);
+        }
+    }
+
+    /// Carries out one capacity change: a target-tracking or step policy's through the group's
+    /// policy seam (`scaling::asg::set_desired_by_policy`: clamped, scale-in held back while
+    /// instances warm up), a simple policy's or a scheduled action's as asked (clamped to the
+    /// bounds in force).
+    fn apply_capacity_change(
+        &mut self,
+        change: CapacityChange,
+        seen: &HashMap<String, Seen>,
+        now: Timestamp,
+    ) {
+        let bounds = self.autoscale.autoscaler.bounds(&change.group);
+        let instances: Vec<_> = self
+            .group_instances(&change.group)
+            .into_iter()
+            .map(|i| {
+                let s = seen.get(i.id.as_str()).copied().unwrap_or_default();
+                i.view(s.health, s.in_flight)
+            })
+            .collect();
+        let Some(group) = self.groups.get_mut(&change.group) else {
+            return;
+        };
+        // A scheduled action's min/max stand in for the configured ones while in force.
+        let mut spec = group.spec.clone();
+        spec.min_size = bounds.min.unwrap_or(spec.min_size);
+        spec.max_size = bounds.max.unwrap_or(spec.max_size).max(spec.min_size);
+        let from = group.state.desired_capacity;
+        let (next, note) = match change.trigger {
+            Trigger::Policy {
+                estimated_instance_warmup,
+            } => {
+                let warmup = scaling::warmup::effective(&spec, estimated_instance_warmup);
+                let granted = scaling::asg::set_desired_by_policy(
+                    &spec,
+                    &group.state,
+                    &instances,
+                    warmup,
+                    change.desired,
+                    change.cause.clone(),
+                    now,
+                );
+                (granted.state, granted.note)
             }
-            group.state.desired_capacity = change.desired;
-            group.state.desired_cause = Some(change.cause.clone());
-            tracing::info!(group = %group.spec.name, from, to = change.desired, "{}", change.cause);
-            if let Err(e) = self.store.save_group(&group.spec, &group.state) {
-                tracing::error!(error = %e, "could not persist the group's desired capacity");
+            Trigger::SimplePolicy | Trigger::ScheduledAction => {
+                let mut next = group.state.clone();
+                let to = change.desired.clamp(spec.min_size, spec.max_size);
+                if to != from {
+                    next.desired_capacity = to;
+                    next.desired_cause = Some(change.cause.clone());
+                }
+                (next, None)
             }
+        };
+        if let Some(note) = &note {
+            tracing::debug!(group = %group.spec.name, wanted = change.desired, "{note}");
+        }
+        if next == group.state {
+            return;
+        }
+        group.state = next;
+        let to = group.state.desired_capacity;
+        tracing::info!(group = %group.spec.name, from, to, "{}", change.cause);
+        if let Err(e) = self.store.save_group(&group.spec, &group.state) {
+            tracing::error!(error = %e, "could not persist the group's desired capacity");
         }
     }
 
     fn collect_metrics(
         &mut self,
-        seen: &HashMap<String, Seen>,
+        contributing: &HashSet<InstanceId>,
         now: Timestamp,
     ) -> Vec<MetricDatum> {
         let mut out = Vec::new();
@@ -175,7 +213,7 @@ impl Controller {
                         Unit::Percent,
                         DatumValue::Value(cpu),
                     ));
-                    if self.is_ready(i, seen, now) {
+                    if contributing.contains(&id) {
                         group_cpu.entry(i.group.clone()).or_default().push(cpu);
                     }
                 }
@@ -197,29 +235,57 @@ impl Controller {
                 ));
             }
             let instances = self.group_instances(key);
-            let count =
-                |s: LifecycleState| instances.iter().filter(|i| i.lifecycle == s).count() as f64;
+            let count = |states: &[LifecycleState]| {
+                instances
+                    .iter()
+                    .filter(|i| states.contains(&i.lifecycle))
+                    .count() as f64
+            };
             let bounds = self.autoscale.autoscaler.bounds(key);
             let (pending, in_service, terminating) = (
-                count(LifecycleState::Pending),
-                count(LifecycleState::InService),
-                count(LifecycleState::Terminating),
+                count(&[LifecycleState::Pending, LifecycleState::PendingWait]),
+                count(&[LifecycleState::InService]),
+                count(&[LifecycleState::Terminating, LifecycleState::TerminatingWait]),
             );
-            let min = f64::from(bounds.min.unwrap_or(g.spec.min_size));
-            let max = f64::from(bounds.max.unwrap_or(g.spec.max_size));
-            for (name, v) in [
-                ("GroupMinSize", min),
-                ("GroupMaxSize", max),
-                ("GroupDesiredCapacity", f64::from(g.state.desired_capacity)),
+            let min = bounds.min.unwrap_or(g.spec.min_size);
+            let max = bounds.max.unwrap_or(g.spec.max_size);
+            let desired = f64::from(g.state.desired_capacity);
+            let total = pending + in_service + terminating;
+            let mut metrics = vec![
+                ("GroupMinSize", f64::from(min)),
+                ("GroupMaxSize", f64::from(max)),
+                ("GroupDesiredCapacity", desired),
                 ("GroupInServiceInstances", in_service),
                 ("GroupPendingInstances", pending),
                 ("GroupTerminatingInstances", terminating),
-                ("GroupTotalInstances", pending + in_service + terminating),
+                ("GroupTotalInstances", total),
                 ("GroupInServiceCapacity", in_service),
                 ("GroupPendingCapacity", pending),
                 ("GroupTerminatingCapacity", terminating),
-                ("GroupTotalCapacity", pending + in_service + terminating),
-            ] {
+                ("GroupTotalCapacity", total),
+            ];
+            if let Some(pool) = &g.spec.warm_pool {
+                let pool_desired =
+                    f64::from(pool.target_size(g.state.desired_capacity, max.max(min)));
+                let warmed = count(&[LifecycleState::WarmedStopped, LifecycleState::WarmedRunning]);
+                let pool_pending = count(&[
+                    LifecycleState::WarmedPending,
+                    LifecycleState::WarmedPendingWait,
+                ]);
+                metrics.extend([
+                    ("WarmPoolDesiredCapacity", pool_desired),
+                    ("WarmPoolWarmedCapacity", warmed),
+                    ("WarmPoolPendingCapacity", pool_pending),
+                    ("WarmPoolTerminatingCapacity", 0.0),
+                    ("WarmPoolTotalCapacity", warmed + pool_pending),
+                    ("GroupAndWarmPoolDesiredCapacity", desired + pool_desired),
+                    (
+                        "GroupAndWarmPoolTotalCapacity",
+                        total + warmed + pool_pending,
+                    ),
+                ]);
+            }
+            for (name, v) in metrics {
                 out.push(datum(
                     namespace::AUTO_SCALING,
                     name,
