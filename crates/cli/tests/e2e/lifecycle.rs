@@ -174,3 +174,77 @@ resource "aws_autoscaling_lifecycle_hook" "drain" {
     );
     assert!(stack.down().success());
 }
+
+#[test]
+fn group_feature_mistakes_name_file_line_attribute_and_fix_and_start_nothing() {
+    let port = free_port();
+    let config = with_group_extra(
+        &stack_config(84, port, 1, "exec mylearning"),
+        r#"  max_instance_lifetime = 3600
+  initial_lifecycle_hook {
+    name                 = "boot"
+    lifecycle_transition = "autoscaling:EC2_INSTANCE_LAUNCH"
+    heartbeat_timeout    = 10
+  }
+  warm_pool {
+    pool_state = "Frozen"
+  }
+  instance_refresh {
+    strategy = "Rolling"
+    preferences {
+      min_healthy_percentage = 120
+    }
+  }
+"#,
+    );
+    let dir = TempDir::new("asg-bad");
+    let main_tf = dir.0.join("main.tf");
+    std::fs::write(&main_tf, &config).unwrap();
+    let out = std::process::Command::new(updraft_bin())
+        .arg("--state-dir")
+        .arg(dir.0.join("state"))
+        .arg("up")
+        .arg(&main_tf)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    let line_of = |needle: &str| config[..config.find(needle).unwrap()].matches('\n').count() + 1;
+    for (attribute, needle, fix) in [
+        (
+            "max_instance_lifetime",
+            "max_instance_lifetime",
+            "86400 or more",
+        ),
+        (
+            "initial_lifecycle_hook.lifecycle_transition",
+            "EC2_INSTANCE_LAUNCH\"",
+            "did you mean `autoscaling:EC2_INSTANCE_LAUNCHING`?",
+        ),
+        (
+            "initial_lifecycle_hook.heartbeat_timeout",
+            "heartbeat_timeout",
+            "between 30 and 7200",
+        ),
+        (
+            "warm_pool.pool_state",
+            "\"Frozen\"",
+            "\"Stopped\", \"Running\" or \"Hibernated\"",
+        ),
+        (
+            "instance_refresh.preferences.min_healthy_percentage",
+            "min_healthy_percentage",
+            "between 0 and 100",
+        ),
+    ] {
+        let at = format!("main.tf:{}", line_of(needle));
+        let block = stderr
+            .split("error: ")
+            .find(|e| e.contains(&format!("aws_autoscaling_group.app: {attribute}:")))
+            .unwrap_or_else(|| panic!("no error for {attribute}:\n{stderr}"));
+        assert!(block.contains(&at), "{attribute} not at {at}:\n{block}");
+        assert!(block.contains(fix), "{attribute} without its fix:\n{block}");
+    }
+    assert!(stderr.contains("nothing was started"), "{stderr}");
+    assert!(!dir.0.join("state/daemon.json").exists());
+}

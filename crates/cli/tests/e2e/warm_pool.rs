@@ -1,6 +1,7 @@
 //! Warm pools on the real stack: booted instances wait frozen (cgroup freezer, or SIGSTOP),
-//! and scale-out takes them first, so new capacity serves sooner than a cold launch. Two groups
-//! behind one target group, the same slow-booting user data; one has a warm pool.
+//! survive a crash of updraft frozen, and scale-out takes them first, so new capacity serves
+//! sooner than a cold launch. Two groups behind one target group, the same slow-booting user
+//! data; one has a warm pool.
 
 use std::time::{Duration, Instant};
 
@@ -113,7 +114,7 @@ fn a_warm_pool_serves_scale_out_sooner_than_a_cold_launch() {
     let port = free_port();
     let user_data = format!("sleep {BOOT}\n    exec mylearning");
     let config = stack_config(82, port, 1, &user_data) + warm_group();
-    let stack = Stack::up("warmpool", &config, port);
+    let mut stack = Stack::up("warmpool", &config, port);
     let s = stack.wait_for(
         "both groups serving and a stopped warm instance",
         Duration::from_secs(45),
@@ -134,6 +135,32 @@ fn a_warm_pool_serves_scale_out_sooner_than_a_cold_launch() {
         .and_then(|i| i["pid"].as_u64())
         .unwrap() as u32;
     assert!(is_frozen(pid), "the warm instance's processes are stopped");
+
+    // updraft crashes and comes back: the frozen instance is adopted as it was, not relaunched.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(stack.daemon_pid() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    stack.wait_exit(Duration::from_secs(10));
+    stack.restart();
+    let s = stack.wait_for("the warm pool adopted", Duration::from_secs(30), |s| {
+        let warm = group_index(s, "warm");
+        in_state(s, warm, "Warmed:Stopped") == vec![pooled.clone()]
+    });
+    let warm = group_index(&s, "warm");
+    assert!(is_frozen(pid), "still frozen after the restart");
+    assert_eq!(
+        s["auto_scaling_groups"][warm]["instances"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "no duplicate launched"
+    );
+    stack.wait_for("both groups serving again", Duration::from_secs(30), |s| {
+        healthy_of(s, group_index(s, "app")) == 1 && healthy_of(s, group_index(s, "warm")) == 1
+    });
 
     let cold = scale_and_time(&stack, "app", 2);
     let warm_start = scale_and_time(&stack, "warm", 2);
