@@ -20,7 +20,7 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use tokio::time::{Instant, sleep};
 
-use crate::cgroup::{self, CgroupError, LimitSupport, Limits};
+use crate::cgroup::{self, LimitSupport, Limits};
 use crate::launch::{self, InstanceFiles};
 use crate::procfs;
 use crate::{
@@ -209,22 +209,23 @@ impl ProcessProvider {
     /// Stops every process of the instance where it stands (a warm pool's `Stopped` state): the
     /// cgroup freezer when the instance has one (v2 `cgroup.freeze`, v1 `freezer.state`), else
     /// SIGSTOP to its process group. Returns once the kernel reports the group frozen (or
-    /// after a short bound: freezing a group that is busy in the kernel can take a moment).
+    /// after at most a second: freezing a group that is busy in the kernel can take a moment).
     pub async fn freeze(&self, p: &InstanceProcess) -> Result<Stopped, TerminateError> {
         if let Some(cgroup) = &p.cgroup
             && let Some((file, frozen, _)) = cgroup.freezer()
         {
-            cgroup::write(&file, frozen).map_err(|source| {
-                TerminateError::Cgroup(CgroupError {
-                    path: file.clone(),
-                    source,
-                })
-            })?;
-            let deadline = Instant::now() + Duration::from_secs(2);
-            while !cgroup.is_frozen() && Instant::now() < deadline {
-                sleep(POLL).await;
+            match cgroup::write(&file, frozen) {
+                Ok(()) => {
+                    let deadline = Instant::now() + Duration::from_secs(1);
+                    while !cgroup.is_frozen() && Instant::now() < deadline {
+                        sleep(POLL).await;
+                    }
+                    return Ok(Stopped::Frozen);
+                }
+                Err(e) => {
+                    tracing::warn!(id = %p.id, file = %file.display(), error = %e, "cannot freeze the cgroup; stopping the instance with SIGSTOP instead");
+                }
             }
-            return Ok(Stopped::Frozen);
         }
         self.signal_all(p, Signal::SIGSTOP)?;
         Ok(Stopped::Signalled)
@@ -235,13 +236,10 @@ impl ProcessProvider {
     pub fn thaw(&self, p: &InstanceProcess) -> Result<(), TerminateError> {
         if let Some(cgroup) = &p.cgroup
             && let Some((file, _, thawed)) = cgroup.freezer()
+            && let Err(e) = cgroup::write(&file, thawed)
+            && e.kind() != std::io::ErrorKind::NotFound
         {
-            cgroup::write(&file, thawed).map_err(|source| {
-                TerminateError::Cgroup(CgroupError {
-                    path: file.clone(),
-                    source,
-                })
-            })?;
+            tracing::warn!(id = %p.id, file = %file.display(), error = %e, "cannot thaw the cgroup");
         }
         // SIGCONT as well: harmless for a running process, and it resumes one that was
         // stopped with SIGSTOP (no freezer) or by anything else.

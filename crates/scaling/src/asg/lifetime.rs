@@ -1,11 +1,10 @@
 //! Step 2 of a decision: `max_instance_lifetime`. An instance InService longer than the
 //! lifetime is replaced — terminate first, then launch, as AWS does by default — one at a time
 //! while the group is settled (at desired capacity, every instance proven healthy and past
-//! `default_instance_warmup`), or up to 10% of the
-//! group at once when instances have been overdue for more than an hour (AWS: "if the lifetime
-//! doesn't provide enough time to replace each instance individually … up to 10% of the
-//! current capacity"). Protected instances are left alone, as AWS suggests protection for
-//! holding an instance back.
+//! `default_instance_warmup`), or up to 10% of the group at once when instances have been
+//! overdue for more than an hour (AWS: "if the lifetime doesn't provide enough time to replace
+//! each instance individually … up to 10% of the current capacity"). Protected instances are
+//! left alone, as AWS suggests protection for holding an instance back.
 
 use std::time::Duration;
 

@@ -181,6 +181,18 @@ impl Controller {
                 r.lifecycle_actions.clear();
                 let r = r.clone();
                 self.persist(&r)?;
+                // Taken out before it went InService (scale-in of a launching instance): its
+                // launch ends here.
+                if let Some(open) = self.store.open_activity(&id)?
+                    && self.store.is_launch_activity(open)?
+                {
+                    self.store.finish_activity(
+                        open,
+                        ActivityStatus::Cancelled,
+                        Some("the instance was taken out of service before it was InService"),
+                        now,
+                    )?;
+                }
                 let description = if to_warm_pool {
                     format!("Moving EC2 instance to the warm pool: {id}")
                 } else {
