@@ -181,6 +181,7 @@ pub fn render_cluster(db: &ClusterStatus) -> String {
     nodes.sort_by(|a, b| (&a.availability_zone, &a.name).cmp(&(&b.availability_zone, &b.name)));
     for n in nodes {
         let note = [
+            n.adopted.then_some("adopted after an updraft restart"),
             n.reason.as_deref(),
             n.fault.as_deref(),
             n.probe_error.as_deref(),

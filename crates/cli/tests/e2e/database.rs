@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::support::{Stack, free_port, stack_config};
 
 /// The test stack plus a Multi-AZ primary (subnet group a + b) and a read replica in c.
-fn db_config(net: u8, port: u16, db_port: u16) -> String {
+pub(crate) fn db_config(net: u8, port: u16, db_port: u16) -> String {
     format!(
         "{}{}",
         stack_config(net, port, 1, "exec mylearning"),
@@ -46,16 +46,16 @@ resource "aws_db_instance" "replica" {{
     )
 }
 
-fn postgres_installed() -> bool {
+pub(crate) fn postgres_installed() -> bool {
     std::path::Path::new("/usr/lib/postgresql").is_dir()
 }
 
-fn database(status: &Value) -> Option<&Value> {
+pub(crate) fn database(status: &Value) -> Option<&Value> {
     status["databases"].as_array()?.first()
 }
 
 /// Healthy: a primary, a synchronous standby, every node running.
-fn healthy(status: &Value) -> bool {
+pub(crate) fn healthy(status: &Value) -> bool {
     database(status).is_some_and(|db| {
         db["primary"].is_string()
             && db["synchronous_standby"].is_string()
@@ -65,7 +65,7 @@ fn healthy(status: &Value) -> bool {
     })
 }
 
-fn text(out: &std::process::Output) -> String {
+pub(crate) fn text(out: &std::process::Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -166,16 +166,25 @@ fn failovers_lose_no_acknowledged_write_and_reads_survive_a_replica() {
 }
 
 /// One query through an endpoint with psql (the client every PostgreSQL user has).
-fn psql(endpoint: &str, sql: &str) -> Result<String, String> {
+pub(crate) fn psql(endpoint: &str, sql: &str) -> Result<String, String> {
     psql_as(endpoint, "correct-horse", sql)
 }
 
-fn psql_as(endpoint: &str, password: &str, sql: &str) -> Result<String, String> {
+pub(crate) fn psql_as(endpoint: &str, password: &str, sql: &str) -> Result<String, String> {
+    psql_user(endpoint, "app", "app", password, sql)
+}
+
+/// One query as `user` on database `db`.
+pub(crate) fn psql_user(
+    endpoint: &str,
+    user: &str,
+    db: &str,
+    password: &str,
+    sql: &str,
+) -> Result<String, String> {
     let (host, port) = endpoint.rsplit_once(':').unwrap();
     let out = std::process::Command::new("/usr/lib/postgresql/15/bin/psql")
-        .args([
-            "-h", host, "-p", port, "-U", "app", "-d", "app", "-Atc", sql,
-        ])
+        .args(["-h", host, "-p", port, "-U", user, "-d", db, "-Atc", sql])
         .env("PGPASSWORD", password)
         .env("PGCONNECT_TIMEOUT", "3")
         .output()

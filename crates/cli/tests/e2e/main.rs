@@ -10,6 +10,7 @@ mod apply;
 mod bad_input;
 mod chaos;
 mod database;
+mod db_adoption;
 mod diagram;
 mod lifecycle;
 mod load;

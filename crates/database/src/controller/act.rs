@@ -21,7 +21,7 @@ impl Controller {
         })
     }
 
-    fn watch(&mut self, node: &str) {
+    pub(super) fn watch(&mut self, node: &str) {
         if self.monitors.contains_key(node) {
             return;
         }
@@ -37,7 +37,7 @@ impl Controller {
         }
     }
 
-    fn live_process(&self, node: &str) -> Option<&ServerProcess> {
+    pub(super) fn live_process(&self, node: &str) -> Option<&ServerProcess> {
         self.processes.get(node).filter(|p| p.exited().is_none())
     }
 
@@ -297,61 +297,6 @@ impl Controller {
         });
     }
 
-    /// At start: servers the state says should run are (re)started under this controller.
-    pub(super) async fn resume(&mut self) {
-        let now = self.now();
-        let names: Vec<String> = self.state.nodes.iter().map(|n| n.name.clone()).collect();
-        for name in &names {
-            let data = self.dir.join(name).join("data");
-            kill_leftover(&data).await;
-        }
-        let primary = self.state.primary.clone();
-        let mut creating_primary = false;
-        for n in self.state.nodes.iter_mut() {
-            n.status = match &n.status {
-                NodeStatus::Running { .. } if Some(&n.name) == primary.as_ref() => {
-                    NodeStatus::Running { since: now }
-                }
-                NodeStatus::Running { .. } => NodeStatus::Down {
-                    since: now,
-                    reason: "updraft restarted".into(),
-                    clone: false,
-                },
-                NodeStatus::Creating { .. } if n.role == Role::Primary && primary.is_none() => {
-                    creating_primary = true;
-                    continue;
-                }
-                NodeStatus::Creating { .. } | NodeStatus::Rejoining { .. } => NodeStatus::Down {
-                    since: now,
-                    reason: "interrupted by an updraft restart".into(),
-                    clone: true,
-                },
-                other => other.clone(),
-            };
-        }
-        if creating_primary {
-            // initdb never finished: start over.
-            for n in &self.state.nodes {
-                let _ = std::fs::remove_dir_all(self.dir.join(&n.name));
-            }
-            self.state = crate::cluster::ClusterState::new(&self.spec.identifier);
-        }
-        for name in &names {
-            self.watch(name);
-        }
-        if let Some(p) =
-            primary.filter(|p| self.state.node(p).is_some_and(|n| n.status.is_running()))
-        {
-            let _ = self
-                .carry_out(Action::Start {
-                    node: p,
-                    upstream: None,
-                })
-                .await;
-        }
-        let _ = super::persist::save_state(&self.dir, &self.state);
-    }
-
     /// `updraft down`: every server stops (fast shutdown: the standbys get all WAL first).
     pub(super) async fn stop_all(&mut self) {
         self.route_writer(None, "the stack is stopping");
@@ -411,6 +356,7 @@ impl Controller {
                     status: n.status.name().into(),
                     reason: n.status.reason().map(str::to_owned),
                     pid: self.live_process(&n.name).map(|p| p.pid),
+                    adopted: self.live_process(&n.name).is_some_and(|p| p.adopted),
                     lsn: probe.and_then(|p| p.wal_position()).map(|l| l.to_string()),
                     lag_bytes: lag,
                     streaming: probe.is_some_and(|p| p.streaming),
@@ -487,8 +433,8 @@ impl Controller {
 }
 
 /// A postmaster left by an earlier run (its `postmaster.pid`): SIGKILL its group, so that only
-/// servers this controller started run.
-async fn kill_leftover(data: &std::path::Path) {
+/// servers this controller started or adopted run.
+pub(super) async fn kill_leftover(data: &std::path::Path) {
     let lock = data.join("postmaster.pid");
     let Ok(text) = std::fs::read_to_string(&lock) else {
         return;

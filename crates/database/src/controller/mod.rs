@@ -15,6 +15,7 @@
 mod act;
 mod monitor;
 mod persist;
+mod resume;
 pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -419,10 +420,23 @@ impl Controller {
         let now = self.now();
         let decision = failover::decide(&self.spec, &self.state, &observed, now);
         let changed = decision.state != self.state;
-        self.state = decision.state;
-        if changed && let Err(e) = persist::save_state(&self.dir, &self.state) {
-            tracing::error!(cluster = %self.spec.identifier, error = %e, "cannot persist the cluster state; acting on it anyway");
+        if changed && let Err(e) = persist::save_state(&self.dir, &decision.state) {
+            // Nothing acts on a state that is not on disk: a crash would forget who may write.
+            // Fencing is always safe and goes ahead; the rest is decided again next tick.
+            tracing::error!(cluster = %self.spec.identifier, error = %e, "cannot persist the cluster state: only fencing goes ahead until it can be saved");
+            self.completed = observed.completed;
+            for action in decision.actions {
+                if let failover::Action::Fence { node } | failover::Action::Kill { node } = &action
+                {
+                    if self.routed_writer.as_ref() == Some(node) {
+                        self.route_writer(None, "the cluster state cannot be saved");
+                    }
+                    self.carry_out(action).await;
+                }
+            }
+            return;
         }
+        self.state = decision.state;
         for e in decision.events {
             self.record(e.kind, e.node, e.message);
         }

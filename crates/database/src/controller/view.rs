@@ -49,6 +49,9 @@ pub struct NodeView {
     pub status: String,
     pub reason: Option<String>,
     pub pid: Option<u32>,
+    /// Its server was left running by a crashed updraft and adopted by this one.
+    #[serde(default)]
+    pub adopted: bool,
     /// WAL position (current on a primary, received/replayed on a standby).
     pub lsn: Option<String>,
     /// Bytes of WAL the primary has that it has not replayed.

@@ -2,6 +2,7 @@
 //! ([`node`]), and SQL ([`sql`]). Nothing here decides anything; [`crate::controller`] calls it
 //! to carry out [`crate::failover::Action`]s.
 
+pub mod adopt;
 pub mod install;
 pub mod node;
 pub mod sql;

@@ -71,6 +71,8 @@ pub struct NodeFiles {
     pub data: PathBuf,
     pub log: PathBuf,
     pub marker: PathBuf,
+    /// The running server's pid and start time ([`super::adopt::ServerRecord`]).
+    pub server: PathBuf,
 }
 
 impl NodeFiles {
@@ -80,6 +82,7 @@ impl NodeFiles {
             data: dir.join("data"),
             log: dir.join("postgres.log"),
             marker: dir.join("node.json"),
+            server: dir.join("server.json"),
             dir,
         }
     }
@@ -103,11 +106,15 @@ pub struct NodeConfig {
     pub files: NodeFiles,
 }
 
-/// A node's server process.
+/// A node's server process: one this updraft started (its child), or one a crashed updraft
+/// left running and this one adopted ([`super::adopt`]).
 #[derive(Debug, Clone)]
 pub struct ServerProcess {
     pub pid: u32,
-    /// Set when it exits: when, and how.
+    /// Field 22 of `/proc/<pid>/stat`: with the pid, names the process.
+    pub start_time: u64,
+    pub adopted: bool,
+    /// Set when it exits: how.
     pub exit: Arc<Mutex<Option<String>>>,
 }
 
@@ -433,6 +440,8 @@ impl Runner<'_> {
             .spawn()
             .map_err(|e| NodeError::new(format!("cannot start postgres for {}: {e}", node.name)))?;
         let pid = child.id().unwrap_or(0);
+        // Recorded at once, so that a crash of updraft from now on adopts it.
+        let start_time = super::adopt::write_record(node, pid).map_or(0, |r| r.start_time);
         let exit = Arc::new(Mutex::new(None));
         let slot = exit.clone();
         tokio::spawn(async move {
@@ -445,7 +454,12 @@ impl Runner<'_> {
             }
             wake();
         });
-        Ok(ServerProcess { pid, exit })
+        Ok(ServerProcess {
+            pid,
+            start_time,
+            adopted: false,
+            exit,
+        })
     }
 }
 
