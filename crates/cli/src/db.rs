@@ -286,11 +286,20 @@ pub async fn kill_primary(client: &ApiClient, name: Option<&str>) -> ExitCode {
                 && s.last_failover
                     .as_ref()
                     .is_none_or(|f| f.started < killed.at));
-        if back
-            && s.writes_refused.is_none()
-            && s.last_failover
-                .as_ref()
-                .is_some_and(|f| f.started >= killed.at)
+        // No safe promotion: the killed primary, which alone holds every acknowledged
+        // commit, is restarted in place (a new server process).
+        let restarted_in_place = s.primary.as_deref() == Some(killed.node.as_str())
+            && s.nodes.iter().any(|n| {
+                n.name == killed.node
+                    && n.status == "running"
+                    && n.pid.is_some_and(|p| p != killed.pid)
+            });
+        if s.writes_refused.is_none()
+            && ((back
+                && s.last_failover
+                    .as_ref()
+                    .is_some_and(|f| f.started >= killed.at))
+                || restarted_in_place)
         {
             break;
         }

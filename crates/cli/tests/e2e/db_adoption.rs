@@ -39,6 +39,18 @@ fn servers(status: &Value) -> BTreeMap<String, (u64, u64, String, String)> {
         .collect()
 }
 
+/// Healthy, and the Multi-AZ standby (not the replica standing in while the standby was
+/// still being cloned) is the synchronous standby.
+fn settled(status: &Value) -> bool {
+    healthy(status)
+        && database(status).is_some_and(|db| {
+            db["nodes"].as_array().unwrap().iter().any(|n| {
+                n["name"] == db["synchronous_standby"]
+                    && n["role"].as_str().is_some_and(|r| r.starts_with("standby"))
+            })
+        })
+}
+
 fn crash(stack: &mut Stack) {
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(stack.daemon_pid() as i32),
@@ -64,9 +76,9 @@ fn a_restarted_updraft_adopts_its_postgresql_servers() {
     let writer = format!("127.0.0.2:{db_port}");
     let mut stack = Stack::up("db-adopt", &db_config(93, port, db_port), port);
     let status = stack.wait_for(
-        "a healthy Multi-AZ cluster",
+        "a healthy Multi-AZ cluster, its standby synchronous",
         Duration::from_secs(120),
-        healthy,
+        settled,
     );
     let before = servers(&status);
     let primary = database(&status).unwrap()["primary"]
@@ -92,12 +104,13 @@ fn a_restarted_updraft_adopts_its_postgresql_servers() {
     let status = stack.wait_for(
         "the adopted cluster, healthy",
         Duration::from_secs(60),
-        |s| healthy(s) && database(s).unwrap()["nodes"][0]["adopted"] == true,
+        |s| settled(s) && database(s).unwrap()["nodes"][0]["adopted"] == true,
     );
     assert_eq!(
         servers(&status),
         before,
-        "the same servers (pid and start time), not restarted ones"
+        "the same servers (pid and start time), not restarted ones\n{}",
+        events(&stack)
     );
     let db = database(&status).unwrap();
     assert_eq!(
@@ -154,9 +167,9 @@ fn a_restarted_updraft_adopts_its_postgresql_servers() {
         |_| events(&stack).contains("split brain prevented"),
     );
     let status = stack.wait_for(
-        "the fenced node back as a standby",
+        "the fenced node back as the synchronous standby",
         Duration::from_secs(60),
-        healthy,
+        settled,
     );
     let db = database(&status).unwrap();
     assert_eq!(db["primary"], primary.as_str());
