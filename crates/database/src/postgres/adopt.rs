@@ -217,13 +217,14 @@ mod tests {
 
     #[test]
     fn only_the_recorded_live_postmaster_of_this_data_is_adopted() {
-        let rec = Some(ServerRecord {
+        let record = ServerRecord {
             pid: 42,
             start_time: 1000,
-        });
+        };
+        let rec = Some(record);
         let pg = |_| "postgres\n".to_owned();
         let ok = check(rec, |_| Some(stat(1000, 'S')), pg, Some(42));
-        assert_eq!(ok, Ok(rec.unwrap()));
+        assert_eq!(ok, Ok(record));
         assert_eq!(
             check(None, |_| Some(stat(1000, 'S')), pg, Some(42)),
             Err(NotAdopted::NoRecord)
