@@ -48,7 +48,10 @@ impl GroupCounters {
             Outcome::Target(_) => &self.target_5xx,
             Outcome::Elb(502) => &self.elb_502,
             Outcome::Elb(504) => &self.elb_504,
-            Outcome::Elb(_) => &self.elb_503,
+            Outcome::Elb(503) => &self.elb_503,
+            // A client error the balancer answered (a broken request body): a request, no
+            // 5xx; it counts per load balancer as HTTPCode_ELB_4XX.
+            Outcome::Elb(_) => return,
         };
         slot.fetch_add(1, Ordering::Relaxed);
     }

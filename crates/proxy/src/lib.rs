@@ -23,6 +23,7 @@ mod clock;
 mod counters;
 mod error;
 mod fault;
+pub mod framing;
 pub mod health;
 pub mod l4;
 mod l7;

@@ -11,7 +11,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -23,9 +22,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
-use tokio::time::Instant;
 
 use crate::ApplyError;
+use crate::framing::Framing;
 use crate::l7::forward::{self, ConnInfo};
 use crate::metrics::ListenerCounters;
 use crate::plane::Shared;
@@ -118,17 +117,13 @@ async fn accept_loop(
 ) {
     let mut connections = JoinSet::new();
     let conn_stopped = stopped.clone();
+    let key: Arc<str> = Arc::from(key);
     loop {
         tokio::select! {
             () = until_stopped(&mut stopped) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, client)) => {
-                    let info = Arc::new(ConnInfo {
-                        listener: key.clone(),
-                        client,
-                        local,
-                        counters: Arc::clone(&counters),
-                    });
+                    let info = Arc::new(ConnInfo::new(Arc::clone(&key), client, local, Arc::clone(&counters)));
                     connections.spawn(serve_connection(stream, info, Arc::clone(&shared), conn_stopped.clone()));
                 }
                 Err(e) => {
@@ -173,15 +168,14 @@ async fn serve_connection(
     mut stopped: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let counters = Arc::clone(&info.counters);
+    let counters = &info.counters;
     ListenerCounters::add(&counters.new_connections, 1);
     ListenerCounters::add(&counters.active_connections, 1);
-    let _open = OpenConnection(Arc::clone(&counters));
-    let activity = Arc::new(Activity::new());
-    let io = TokioIo::new(IdleIo {
+    let _open = OpenConnection(Arc::clone(counters));
+    let io = TokioIo::new(ClientIo {
         inner: stream,
-        activity: Arc::clone(&activity),
-        counters,
+        conn: Arc::clone(&info),
+        framing: Framing::default(),
     });
     let svc_shared = Arc::clone(&shared);
     let svc_info = Arc::clone(&info);
@@ -191,60 +185,26 @@ async fn serve_connection(
         .routing
         .load()
         .listeners
-        .get(&info.listener)
+        .get(&*info.listener)
         .map_or(shared.options.idle_timeout, |l| l.idle_timeout);
     let conn = shared.server.serve_connection_with_upgrades(io, service);
     let mut conn = std::pin::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => return,
         () = until_stopped(&mut stopped) => {}
-        _ = activity.idle_for(idle_timeout) => {}
+        _ = info.activity.idle_for(idle_timeout) => {}
     }
     conn.as_mut().graceful_shutdown();
     let _ = conn.await;
 }
 
-/// When bytes last moved on a connection, in ms since the connection started.
-#[derive(Debug)]
-struct Activity {
-    start: Instant,
-    last_ms: AtomicU64,
-}
-
-impl Activity {
-    fn new() -> Self {
-        Activity {
-            start: Instant::now(),
-            last_ms: AtomicU64::new(0),
-        }
-    }
-
-    fn touch(&self) {
-        let ms = Instant::now()
-            .saturating_duration_since(self.start)
-            .as_millis();
-        self.last_ms
-            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
-    }
-
-    /// Resolves once no byte has moved for `timeout` (ALB's idle timeout).
-    async fn idle_for(&self, timeout: Duration) {
-        loop {
-            let last = self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
-            let deadline = last + timeout;
-            if Instant::now() >= deadline {
-                return;
-            }
-            tokio::time::sleep_until(deadline).await;
-        }
-    }
-}
-
-/// A stream that records activity on every read and write that moves bytes.
-struct IdleIo {
+/// The client socket as hyper sees it: records activity (idle timeout) and bytes
+/// (`ProcessedBytes`) on every read and write that moves bytes, and shows what it reads to the
+/// request framing tracker (request smuggling defences, see [`crate::framing`]).
+struct ClientIo {
     inner: TcpStream,
-    activity: Arc<Activity>,
-    counters: Arc<ListenerCounters>,
+    conn: Arc<ConnInfo>,
+    framing: Framing,
 }
 
 /// Counts a client connection as active until dropped.
@@ -258,7 +218,7 @@ impl Drop for OpenConnection {
     }
 }
 
-impl AsyncRead for IdleIo {
+impl AsyncRead for ClientIo {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -267,16 +227,21 @@ impl AsyncRead for IdleIo {
         let this = self.get_mut();
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        let n = buf.filled().len() - before;
-        if n > 0 {
-            this.activity.touch();
-            ListenerCounters::add(&this.counters.processed_bytes, n as u64);
+        let read = &buf.filled()[before..];
+        if !read.is_empty() {
+            this.conn.activity.touch();
+            ListenerCounters::add(&this.conn.counters.processed_bytes, read.len() as u64);
+            if this.framing.is_tracking()
+                && let Some(verdict) = this.framing.feed(read)
+            {
+                this.conn.refuse(verdict);
+            }
         }
         polled
     }
 }
 
-impl AsyncWrite for IdleIo {
+impl AsyncWrite for ClientIo {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -287,8 +252,8 @@ impl AsyncWrite for IdleIo {
         if let Poll::Ready(Ok(n)) = polled
             && n > 0
         {
-            this.activity.touch();
-            ListenerCounters::add(&this.counters.processed_bytes, n as u64);
+            this.conn.activity.touch();
+            ListenerCounters::add(&this.conn.counters.processed_bytes, n as u64);
         }
         polled
     }
@@ -303,8 +268,8 @@ impl AsyncWrite for IdleIo {
         if let Poll::Ready(Ok(n)) = polled
             && n > 0
         {
-            this.activity.touch();
-            ListenerCounters::add(&this.counters.processed_bytes, n as u64);
+            this.conn.activity.touch();
+            ListenerCounters::add(&this.conn.counters.processed_bytes, n as u64);
         }
         polled
     }
@@ -339,6 +304,8 @@ mod tests {
 
     #[tokio::test]
     async fn idle_resolves_only_after_quiet_time() {
+        use crate::l7::forward::Activity;
+        use tokio::time::Instant;
         let a = Activity::new();
         let quick = tokio::time::timeout(
             Duration::from_millis(20),

@@ -1,12 +1,17 @@
-//! Request-smuggling defences. hyper's parser does the main work: it answers 400 to malformed
-//! heads, obs-fold, a space before the colon, conflicting `Content-Length`s and a
-//! `Transfer-Encoding` that does not end in `chunked`; for a request framed both ways it drops
-//! `Content-Length`, lets `chunked` win and closes the connection after the answer (HAProxy's
-//! and ALB's `defensive` behaviour). Bodies are always re-framed by the balancer, so bytes the
-//! framings disagree on, or that follow a broken chunk, never become a request of their own.
+//! Request-smuggling defences, in three layers:
+//! 1. hyper's parser answers 400 to malformed heads, obs-fold, a space before the colon,
+//!    conflicting `Content-Length`s and a `Transfer-Encoding` that does not end in `chunked`;
+//! 2. the framing tracker on the client socket ([`crate::framing`]) sees the raw bytes before
+//!    hyper does and refuses (400, connection closed, nothing forwarded) a head framed both
+//!    ways — which hyper would accept, dropping `Content-Length` — and a chunked body whose
+//!    bad chunk arrived before the request was forwarded; a bad chunk that arrives later ends
+//!    the body (`UpstreamError::ClientBody`: 400 and close), so the target never sees a
+//!    complete request;
+//! 3. bodies are always re-framed by the balancer, so bytes the framings disagree on never
+//!    become a request of their own.
 //!
-//! This check is defence in depth on the parsed head, for anything that reaches the service
-//! still framed both ways.
+//! [`refuse`] is defence in depth on the parsed head, for anything that reaches the service
+//! still framed both ways (HTTP/1.0, or a future parser that keeps both headers).
 
 use http::{HeaderMap, Version, header};
 

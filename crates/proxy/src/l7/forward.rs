@@ -12,7 +12,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use http::{HeaderValue, Request, Response, StatusCode, header};
@@ -28,6 +28,7 @@ use super::{ProxyBody, actions, desync, trace};
 use crate::access_log::{self, AccessLog};
 use crate::counters::Outcome;
 use crate::fault::Effect;
+use crate::framing::{Refusal, Verdict};
 use crate::metrics::ListenerCounters;
 use crate::plane::Shared;
 use crate::routing::{GroupRoute, RouteAction, Stick};
@@ -36,13 +37,99 @@ use crate::target::{InFlightGuard, TargetRuntime};
 use crate::upstream::{Lease, UpstreamBody};
 use crate::{clock, error, passive, sticky};
 
-/// Facts about the client connection a request arrived on.
+/// Facts about the client connection a request arrived on, and what its socket saw.
 #[derive(Debug)]
 pub(crate) struct ConnInfo {
-    pub(crate) listener: String,
+    pub(crate) listener: Arc<str>,
     pub(crate) client: SocketAddr,
     pub(crate) local: SocketAddr,
     pub(crate) counters: Arc<ListenerCounters>,
+    /// When bytes last moved (idle timeout).
+    pub(crate) activity: Activity,
+    /// Requests the service has seen on this connection.
+    served: AtomicU64,
+    /// The first request the socket's framing tracker refused: `index << 1 | kind`
+    /// (`NOT_REFUSED` when none), see [`crate::framing`].
+    refused: AtomicU64,
+}
+
+const NOT_REFUSED: u64 = u64::MAX;
+
+impl ConnInfo {
+    pub(crate) fn new(
+        listener: Arc<str>,
+        client: SocketAddr,
+        local: SocketAddr,
+        counters: Arc<ListenerCounters>,
+    ) -> Self {
+        ConnInfo {
+            listener,
+            client,
+            local,
+            counters,
+            activity: Activity::new(),
+            served: AtomicU64::new(0),
+            refused: AtomicU64::new(NOT_REFUSED),
+        }
+    }
+
+    /// Records the framing tracker's verdict (it has at most one per connection).
+    pub(crate) fn refuse(&self, v: Verdict) {
+        let kind = match v.refusal {
+            Refusal::BothLengths => 0,
+            Refusal::BadChunk => 1,
+        };
+        self.refused
+            .store(v.request.saturating_mul(2) | kind, Ordering::Relaxed);
+    }
+
+    /// Counts the next request the service sees; its refusal, if the tracker refused it.
+    fn next_request(&self) -> Option<Refusal> {
+        let n = self.served.fetch_add(1, Ordering::Relaxed);
+        let refused = self.refused.load(Ordering::Relaxed);
+        let refusal = if refused & 1 == 0 {
+            Refusal::BothLengths
+        } else {
+            Refusal::BadChunk
+        };
+        (refused != NOT_REFUSED && refused >> 1 == n).then_some(refusal)
+    }
+}
+
+/// When bytes last moved on a connection, in ms since the connection started.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    start: tokio::time::Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    pub(crate) fn new() -> Self {
+        Activity {
+            start: tokio::time::Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn touch(&self) {
+        let ms = tokio::time::Instant::now()
+            .saturating_duration_since(self.start)
+            .as_millis();
+        self.last_ms
+            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Resolves once no byte has moved for `timeout` (ALB's idle timeout).
+    pub(crate) async fn idle_for(&self, timeout: Duration) {
+        loop {
+            let last = self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+            let deadline = last + timeout;
+            if tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep_until(deadline).await;
+        }
+    }
 }
 
 /// The hyper service function of every listener connection.
@@ -52,6 +139,11 @@ pub(crate) async fn serve(
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     ListenerCounters::add(&conn.counters.requests, 1);
+    if let Some(refusal) = conn.next_request() {
+        conn.counters.elb(400);
+        tracing::warn!(client = %conn.client, why = refusal.as_str(), "refused a request before forwarding it (desync mitigation)");
+        return Ok(error::bad_request_and_close());
+    }
     if let Some(why) = desync::refuse(req.version(), req.headers()) {
         conn.counters.elb(400);
         tracing::warn!(client = %conn.client, why, "refused an ambiguous request (desync mitigation)");
@@ -252,7 +344,7 @@ fn decide(
 ) -> (Decision, Option<LogCtx>) {
     let routing = shared.routing.load();
     // A listener being removed still finishes its connections; their new requests get a 503.
-    let Some(listener) = routing.listeners.get(&conn.listener) else {
+    let Some(listener) = routing.listeners.get(&*conn.listener) else {
         return (
             Decision::Respond(error::service_unavailable(), Generated::Error),
             None,
@@ -479,6 +571,7 @@ fn respond(
                     (error::gateway_timeout(), Outcome::Elb(504))
                 }
                 UpstreamError::Injected(code) => (error::injected(code), Outcome::Target(code)),
+                UpstreamError::ClientBody(_) => (error::bad_request_and_close(), Outcome::Elb(400)),
                 _ => (error::bad_gateway(), Outcome::Elb(502)),
             };
         }

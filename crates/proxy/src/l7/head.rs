@@ -163,6 +163,10 @@ pub(crate) enum UpstreamError {
     /// Anything else (malformed response, client body error): 502.
     #[error("{0}")]
     Other(String),
+    /// The client's request body broke (bad chunking after the head went on, or the client
+    /// went away mid-body): 400, and the client connection closes.
+    #[error("the client's request body failed: {0}")]
+    ClientBody(String),
     /// A drill made the target "answer" with this status.
     #[error("injected fault: status {0}")]
     Injected(u16),
@@ -181,6 +185,14 @@ impl UpstreamError {
             SendError::ConnectTimeout => UpstreamError::ConnectTimeout,
             SendError::Connect(e) => UpstreamError::Refused(e.to_string()),
             SendError::Http { error, reused } => {
+                // hyper reports a failing request body as a user error caused by that body's
+                // own (server side) hyper error.
+                let from_client_body = error.is_user()
+                    && std::error::Error::source(&error)
+                        .is_some_and(|s| s.downcast_ref::<hyper::Error>().is_some());
+                if from_client_body {
+                    return UpstreamError::ClientBody(error.to_string());
+                }
                 let io_kind = std::iter::successors(
                     Some(&error as &(dyn std::error::Error + 'static)),
                     |e| e.source(),
