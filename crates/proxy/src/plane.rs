@@ -229,7 +229,8 @@ impl DataPlane {
                     },
                 };
                 let activity = Activity::of(used.contains(key), hc.enabled, t.draining);
-                let wanted = (activity == Activity::Checked).then(|| Probe::new(hc, t.addr));
+                let wanted = (activity == Activity::Checked)
+                    .then(|| Probe::new(hc, tg.spec.protocol_version, t.addr));
                 slot.checks = match (slot.checks.take(), wanted) {
                     (_, None) => None,
                     (Some(task), Some(probe)) if task.probe == probe => Some(task),

@@ -181,11 +181,15 @@ fn tokio_stream_iter<T: Unpin>(items: Vec<T>) -> impl futures_core::Stream<Item 
 async fn grpc_round_trip_over_http2_end_to_end() {
     bounded(async {
         let backend = grpc_server().await;
-        let mut s = single(&[], health_check(100));
+        // ALB's gRPC health check defaults: an HTTP/2 POST to `/AWS.ALB/healthcheck`, which
+        // a gRPC server that is up answers with status 12 (UNIMPLEMENTED), the default matcher.
+        let hc = model::HealthCheck {
+            interval: Duration::from_millis(100),
+            timeout: Duration::from_secs(2),
+            ..model::HealthCheck::for_version(ProtocolVersion::Grpc)
+        };
+        let mut s = single(&[], hc);
         s.target_groups[0].spec.protocol_version = ProtocolVersion::Grpc;
-        // ALB's gRPC health check: the path answers UNIMPLEMENTED (12) over HTTP/2... checks
-        // here are HTTP/1.1, so disable them and rely on passive health for this test.
-        s.target_groups[0].spec.health_check.enabled = false;
         s.target_groups[0].targets.push(proxy::TargetConfig {
             id: "grpc".into(),
             addr: backend,
@@ -193,6 +197,10 @@ async fn grpc_round_trip_over_http2_end_to_end() {
             draining: false,
         });
         let (plane, lb) = start(s).await;
+        eventually("the gRPC target passes its gRPC health check", || {
+            all_healthy(&plane)
+        })
+        .await;
 
         let stream = TcpStream::connect(lb).await.unwrap();
         let (mut sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
