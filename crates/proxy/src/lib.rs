@@ -21,6 +21,7 @@ mod access_log;
 mod balance;
 mod clock;
 mod counters;
+mod drain;
 mod error;
 mod fault;
 pub mod framing;

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::access_log::AccessLog;
 use crate::counters::GroupCounters;
+use crate::drain::{self, DrainTask};
 use crate::fault::{Effect, FaultTable};
 use crate::health::checker::{self, HealthTask, Probe};
 use crate::l7::forward::RetryBudget;
@@ -120,12 +121,46 @@ struct Control {
     access_logs: HashMap<std::path::PathBuf, Arc<AccessLog>>,
     /// Listeners stopped by `apply` whose connections are still finishing.
     stopping: Vec<JoinHandle<()>>,
+    /// Targets that left the snapshot without draining first: the data plane drains them
+    /// (see `crate::drain`) until their deregistration is over.
+    departing: HashMap<(String, String), TargetSlot>,
 }
 
 struct TargetSlot {
     runtime: Arc<TargetRuntime>,
     /// Running while the target is checked; dropping it stops the checks.
     checks: Option<HealthTask>,
+    /// Running while the target drains.
+    drain: Option<DrainTask>,
+    /// Its target group's `deregistration_delay`, as of the latest apply.
+    delay: Duration,
+}
+
+impl TargetSlot {
+    fn new(runtime: Arc<TargetRuntime>, delay: Duration) -> Self {
+        TargetSlot {
+            runtime,
+            checks: None,
+            drain: None,
+            delay,
+        }
+    }
+
+    /// The snapshot no longer lists the target: a draining target is done; any other one
+    /// starts draining now. Returns the slot if it still has to drain.
+    fn deregister(mut self) -> Option<TargetSlot> {
+        self.checks = None;
+        match self.drain.take() {
+            Some(_) => {
+                drain::finish(&self.runtime);
+                None
+            }
+            None => {
+                self.drain = Some(drain::start(Arc::clone(&self.runtime), self.delay));
+                Some(self)
+            }
+        }
+    }
 }
 
 impl Default for DataPlane {
@@ -216,17 +251,33 @@ impl DataPlane {
         // 2. Carry runtime state over, create it for new targets, start and stop checks.
         let used = snapshot.used_target_groups();
         let mut targets = HashMap::new();
+        let mut departed = Vec::new();
         for tg in &snapshot.target_groups {
             let key = tg.spec.key.as_str();
             let hc = &tg.spec.health_check;
+            let delay = tg.spec.deregistration_delay;
             for t in &tg.targets {
                 let id = (key.to_owned(), t.id.clone());
-                let mut slot = match control.targets.remove(&id) {
+                let known = control
+                    .targets
+                    .remove(&id)
+                    .or_else(|| control.departing.remove(&id));
+                let mut slot = match known {
                     Some(slot) if slot.runtime.addr == t.addr => slot,
-                    _ => TargetSlot {
-                        runtime: TargetRuntime::new(key, &t.id, t.addr),
-                        checks: None,
-                    },
+                    moved => {
+                        // Same id, new address: the old one deregisters.
+                        if let Some(old) = moved.and_then(TargetSlot::deregister) {
+                            departed.push((id.clone(), old));
+                        }
+                        TargetSlot::new(TargetRuntime::new(key, &t.id, t.addr), delay)
+                    }
+                };
+                slot.delay = delay;
+                slot.drain = match (slot.drain.take(), t.draining) {
+                    (Some(running), true) => Some(running),
+                    (None, true) => Some(drain::start(Arc::clone(&slot.runtime), delay)),
+                    // In service (again): nothing to end.
+                    (_, false) => None,
                 };
                 let activity = Activity::of(used.contains(key), hc.enabled, t.draining);
                 let wanted = (activity == Activity::Checked)
@@ -247,9 +298,17 @@ impl DataPlane {
                 targets.insert(id, slot);
             }
         }
-        // Targets no longer registered: dropping their slots stops their checks. Requests in
-        // flight to them keep their runtime alive until they finish.
-        control.targets = targets;
+        // Targets no longer registered: a draining one is done (its connections close), any
+        // other drains now; requests in flight keep their runtime alive until they finish.
+        for (id, slot) in std::mem::replace(&mut control.targets, targets) {
+            if let Some(slot) = slot.deregister() {
+                departed.push((id, slot));
+            }
+        }
+        control
+            .departing
+            .retain(|_, slot| slot.drain.as_ref().is_some_and(|d| !d.is_finished()));
+        control.departing.extend(departed);
 
         // 3. Publish counters and faults, then the routing table (so every group a request can
         // be routed to already has its counters).
@@ -476,6 +535,7 @@ impl DataPlane {
             aborts.iter().for_each(|a| a.abort());
         }
         control.targets.clear();
+        control.departing.clear();
         self.inner
             .shared
             .routing

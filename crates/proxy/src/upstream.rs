@@ -8,6 +8,11 @@
 //! pool is checked (`ready`) first, and a pooled connection that breaks before any response
 //! byte is reported as `reused` so the caller may replay an idempotent request.
 //!
+//! [`Pool::cut`] ends the target's deregistration: every connection to it closes at once —
+//! idle ones, ones carrying a response still streaming (HTTP/1.1 or HTTP/2 streams), and
+//! WebSocket tunnels (which watch [`Pool::on_cut`]) — as ALB does when the deregistration delay
+//! is over.
+//!
 //! Why not hyper-util's pooled client: it keys connections by authority (not by target), ages
 //! them out only by timer, costs an absolute URI and a pool lookup per request, and cannot tie
 //! connection lifetime to registration. This is ~200 lines over hyper's `client::conn`.
@@ -23,6 +28,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 
 use crate::clock;
 
@@ -47,10 +53,23 @@ pub(crate) enum SendError {
 }
 
 /// One target's connections.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Pool {
     idle: Mutex<Vec<Idle>>,
     h2: Mutex<Option<http2::SendRequest<UpstreamBody>>>,
+    /// Bumped by [`Pool::cut`]; every connection task (and tunnel) watches it. Dropped with
+    /// the pool, which ends them too.
+    cut: watch::Sender<u64>,
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Pool {
+            idle: Mutex::default(),
+            h2: Mutex::default(),
+            cut: watch::Sender::new(0),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -77,7 +96,10 @@ impl Pool {
     ) -> Result<(Response<Incoming>, Lease), SendError> {
         let (mut sender, reused) = match self.take_idle().await {
             Some(sender) => (sender, true),
-            None => (connect_h1(addr, connect_timeout).await?, false),
+            None => (
+                connect_h1(addr, connect_timeout, self.on_cut()).await?,
+                false,
+            ),
         };
         match sender.send_request(req).await {
             Ok(resp) => Ok((resp, Lease { sender })),
@@ -97,7 +119,7 @@ impl Pool {
         let (mut sender, reused) = match existing {
             Some(s) => (s, true),
             None => {
-                let s = connect_h2(addr, connect_timeout).await?;
+                let s = connect_h2(addr, connect_timeout, self.on_cut()).await?;
                 *lock(&self.h2) = Some(s.clone());
                 (s, false)
             }
@@ -109,6 +131,19 @@ impl Pool {
             .send_request(req)
             .await
             .map_err(|error| SendError::Http { error, reused })
+    }
+
+    /// Closes every connection to the target, now and for whatever was open: the end of its
+    /// deregistration. Connections opened later are not affected.
+    pub(crate) fn cut(&self) {
+        self.cut.send_modify(|generation| *generation += 1);
+        lock(&self.idle).clear();
+        lock(&self.h2).take();
+    }
+
+    /// Resolves (`changed`) when the pool is cut or dropped.
+    pub(crate) fn on_cut(&self) -> watch::Receiver<u64> {
+        self.cut.subscribe()
     }
 
     /// Puts a connection whose response was read to the end back into the pool.
@@ -170,6 +205,7 @@ async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, SendE
 async fn connect_h1(
     addr: SocketAddr,
     timeout: Duration,
+    mut cut: watch::Receiver<u64>,
 ) -> Result<http1::SendRequest<UpstreamBody>, SendError> {
     let stream = connect(addr, timeout).await?;
     let (sender, conn) = http1::Builder::new()
@@ -180,10 +216,14 @@ async fn connect_h1(
             reused: false,
         })?;
     // The task owns the connection; it ends when the sender is dropped (idle connection
-    // closed) or the target closes it. Upgrades (WebSocket) keep the socket alive after it.
+    // closed), the target closes it, or the pool is cut. Upgrades (WebSocket) keep the socket
+    // alive after it.
     tokio::spawn(async move {
-        if let Err(e) = conn.with_upgrades().await {
-            tracing::debug!(%addr, error = %e, "upstream connection ended");
+        tokio::select! {
+            r = conn.with_upgrades() => if let Err(e) = r {
+                tracing::debug!(%addr, error = %e, "upstream connection ended");
+            },
+            _ = cut.changed() => tracing::debug!(%addr, "upstream connection cut"),
         }
     });
     Ok(sender)
@@ -192,6 +232,7 @@ async fn connect_h1(
 async fn connect_h2(
     addr: SocketAddr,
     timeout: Duration,
+    mut cut: watch::Receiver<u64>,
 ) -> Result<http2::SendRequest<UpstreamBody>, SendError> {
     let stream = connect(addr, timeout).await?;
     let (sender, conn) = http2::Builder::new(TokioExecutor::new())
@@ -203,8 +244,11 @@ async fn connect_h2(
             reused: false,
         })?;
     tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(%addr, error = %e, "upstream h2 connection ended");
+        tokio::select! {
+            r = conn => if let Err(e) = r {
+                tracing::debug!(%addr, error = %e, "upstream h2 connection ended");
+            },
+            _ = cut.changed() => tracing::debug!(%addr, "upstream h2 connection cut"),
         }
     });
     Ok(sender)

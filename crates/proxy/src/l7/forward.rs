@@ -619,19 +619,30 @@ fn respond(
 }
 
 /// Copies bytes both ways between an upgraded client connection and its target until either
-/// side closes. The request stays in flight (for draining) while the tunnel is open.
+/// side closes, or the target's deregistration ends (`Pool::cut`). The request stays in flight
+/// (for draining) while the tunnel is open.
 async fn tunnel(client: OnUpgrade, upstream: OnUpgrade, guard: InFlightGuard) {
-    let (client, upstream) = match tokio::try_join!(client, upstream) {
-        Ok(both) => both,
-        Err(e) => {
-            tracing::debug!(error = %e, "upgrade did not complete");
-            return;
+    let mut cut = guard.target().pool.on_cut();
+    let splice = async {
+        let (client, upstream) = match tokio::try_join!(client, upstream) {
+            Ok(both) => both,
+            Err(e) => {
+                tracing::debug!(error = %e, "upgrade did not complete");
+                return;
+            }
+        };
+        let mut client = TokioIo::new(client);
+        let mut upstream = TokioIo::new(upstream);
+        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+            tracing::debug!(error = %e, "upgraded connection ended");
         }
     };
-    let mut client = TokioIo::new(client);
-    let mut upstream = TokioIo::new(upstream);
-    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-        tracing::debug!(error = %e, "upgraded connection ended");
+    tokio::select! {
+        () = splice => {}
+        _ = cut.changed() => {
+            let t = guard.target();
+            tracing::info!(target_group = %t.target_group, target = %t.id, "upgraded connection closed: the target's deregistration is over");
+        }
     }
     drop(guard);
 }

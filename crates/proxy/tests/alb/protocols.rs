@@ -74,35 +74,135 @@ async fn websocket_upgrade_echoes_through_the_balancer() {
         let (plane, lb) = start(s).await;
         eventually("healthy", || all_healthy(&plane)).await;
 
-        let mut c = TcpStream::connect(lb).await.unwrap();
-        c.write_all(
-            b"GET /chat HTTP/1.1\r\nHost: chat.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        )
-        .await
-        .unwrap();
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            let mut byte = [0u8; 1];
-            assert_eq!(c.read(&mut byte).await.unwrap(), 1, "closed during the handshake");
-            head.push(byte[0]);
-        }
-        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
-        assert!(head.starts_with("http/1.1 101"), "{head}");
-        assert!(head.contains("upgrade: websocket"), "{head}");
-        assert!(head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="), "{head}");
-        // A masked WebSocket text frame "hello", then more: bytes come back unchanged.
-        let frame = [0x81u8, 0x85, 1, 2, 3, 4, b'h' ^ 1, b'e' ^ 2, b'l' ^ 3, b'l' ^ 4, b'o' ^ 1];
+        let mut c = websocket_handshake(lb).await;
         for _ in 0..3 {
-            c.write_all(&frame).await.unwrap();
-            let mut back = [0u8; 11];
-            c.read_exact(&mut back).await.unwrap();
-            assert_eq!(back, frame);
+            echo_frame(&mut c).await;
         }
         // While the tunnel is open the request counts as in flight (draining waits for it).
         assert_eq!(plane.target_health()[0].in_flight, 1);
         drop(c);
         eventually("tunnel closed", || plane.target_health()[0].in_flight == 0).await;
+        plane.shutdown(Duration::from_secs(1)).await;
+    })
+    .await;
+}
+
+/// Opens a WebSocket through the balancer at `lb` and checks the 101 handshake.
+async fn websocket_handshake(lb: SocketAddr) -> TcpStream {
+    let mut c = TcpStream::connect(lb).await.unwrap();
+    c.write_all(
+        b"GET /chat HTTP/1.1\r\nHost: chat.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            c.read(&mut byte).await.unwrap(),
+            1,
+            "closed during the handshake"
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: websocket"), "{head}");
+    assert!(
+        head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{head}"
+    );
+    c
+}
+
+/// Sends a masked WebSocket text frame "hello": the bytes come back unchanged.
+async fn echo_frame(c: &mut TcpStream) {
+    let frame = [
+        0x81u8,
+        0x85,
+        1,
+        2,
+        3,
+        4,
+        b'h' ^ 1,
+        b'e' ^ 2,
+        b'l' ^ 3,
+        b'l' ^ 4,
+        b'o' ^ 1,
+    ];
+    c.write_all(&frame).await.unwrap();
+    let mut back = [0u8; 11];
+    c.read_exact(&mut back).await.unwrap();
+    assert_eq!(back, frame);
+}
+
+/// Waits (bounded) until the balancer closes `c`: end of stream or a reset.
+async fn closed_by_balancer(c: &mut TcpStream) {
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(30), c.read(&mut buf))
+        .await
+        .expect("the balancer did not close the tunnel within 30 s");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "expected the tunnel closed, read {read:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_closes_when_its_targets_deregistration_delay_ends() {
+    bounded(async {
+        let backend = echo_upgrade_server().await;
+        let target = proxy::TargetConfig {
+            id: "ws".into(),
+            addr: backend,
+            availability_zone: None,
+            draining: false,
+        };
+        let mut s = single(&[], health_check(100));
+        s.target_groups[0].spec.deregistration_delay = Duration::from_secs(2);
+        s.target_groups[0].targets.push(target);
+        let (plane, lb) = start(s.clone()).await;
+        eventually("healthy", || all_healthy(&plane)).await;
+
+        // 1. The target drains: the open tunnel goes on working (it is in flight) ...
+        let mut c = websocket_handshake(lb).await;
+        echo_frame(&mut c).await;
+        let mut draining = s.clone();
+        draining.target_groups[0].targets[0].draining = true;
+        plane.apply(draining.clone()).await.unwrap();
+        echo_frame(&mut c).await;
+        assert_eq!(plane.target_health()[0].in_flight, 1);
+        // ... until the deregistration delay (2 s) is over: then the balancer closes it.
+        closed_by_balancer(&mut c).await;
+        eventually("tunnel released", || {
+            plane.target_health()[0].in_flight == 0
+        })
+        .await;
+
+        // 2. Back in service, a new tunnel; the target is removed from the configuration
+        // without draining first: the data plane drains it itself, then closes the tunnel.
+        plane.apply(s.clone()).await.unwrap();
+        eventually("healthy again", || all_healthy(&plane)).await;
+        let mut c = websocket_handshake(lb).await;
+        echo_frame(&mut c).await;
+        let mut removed = s.clone();
+        removed.target_groups[0].targets.clear();
+        plane.apply(removed.clone()).await.unwrap();
+        echo_frame(&mut c).await;
+        closed_by_balancer(&mut c).await;
+
+        // 3. A target that was draining and then leaves the configuration is done at once.
+        plane.apply(s.clone()).await.unwrap();
+        eventually("healthy once more", || all_healthy(&plane)).await;
+        let mut c = websocket_handshake(lb).await;
+        echo_frame(&mut c).await;
+        let mut long = draining.clone();
+        long.target_groups[0].spec.deregistration_delay = Duration::from_secs(3600);
+        plane.apply(long).await.unwrap();
+        echo_frame(&mut c).await;
+        plane.apply(removed).await.unwrap();
+        closed_by_balancer(&mut c).await;
         plane.shutdown(Duration::from_secs(1)).await;
     })
     .await;

@@ -93,9 +93,12 @@ impl Backend {
                 let state = state.clone();
                 connections.spawn(async move {
                     let svc = service_fn(move |req| answer(state.clone(), req));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                    // HTTP/1.1 and h2c (for HTTP2 target groups), like most servers.
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
                 });
             }
         });
@@ -260,7 +263,9 @@ pub fn group(key: &str, targets: Vec<TargetConfig>, hc: HealthCheck) -> TargetGr
             protocol: Protocol::Http,
             target_type: TargetType::Ip,
             health_check: hc,
-            deregistration_delay: Duration::ZERO,
+            // Long enough for requests in flight to finish when a target drains or is removed
+            // (deregistration ends as soon as nothing is in flight).
+            deregistration_delay: Duration::from_secs(5),
             protocol_version: model::ProtocolVersion::Http1,
             algorithm: model::Algorithm::RoundRobin,
             slow_start: Duration::ZERO,
