@@ -34,7 +34,9 @@ impl FaultKind {
                 "cannot follow the new timeline: it has WAL the primary does not (it will be rewound or re-cloned)"
             }
             FaultKind::DataDirectory => "its data directory is damaged or incompatible",
-            FaultKind::Authentication => "password authentication failed",
+            FaultKind::Authentication => {
+                "updraft's own role was refused (password authentication failed)"
+            }
         }
     }
 
@@ -72,6 +74,16 @@ pub fn classify(line: &str) -> Option<FaultKind> {
     }
 }
 
+/// Whether an authentication failure is one of updraft's own roles being refused.
+fn ours(line: &str) -> bool {
+    use crate::postgres::node::{ADMIN_ROLE, REPLICATION_ROLE};
+    // Said by the client (the standby), not by the server that refused it.
+    line.contains("could not connect")
+        && [REPLICATION_ROLE, ADMIN_ROLE]
+            .iter()
+            .any(|role| line.contains(&format!("for user \"{role}\"")))
+}
+
 /// The most recent fault in `lines` (oldest first) that is still relevant: a line that says
 /// the server started streaming or is ready clears earlier faults.
 pub fn latest(lines: &[String]) -> Option<(FaultKind, String)> {
@@ -82,9 +94,9 @@ pub fn latest(lines: &[String]) -> Option<(FaultKind, String)> {
         {
             found = None;
         } else if let Some(kind) = classify(line) {
-            // Authentication failures are clients' business unless they are ours; the
-            // controller reports its own separately.
-            if kind != FaultKind::Authentication {
+            // Authentication failures are clients' business unless they are updraft's own
+            // roles' (a standby refused by its upstream, a rewind refused by its source).
+            if kind != FaultKind::Authentication || ours(line) {
                 found = Some((kind, line.trim().to_owned()));
             }
         }
@@ -138,5 +150,24 @@ mod tests {
         assert_eq!(latest(&lines[..1]).unwrap().0, FaultKind::DiskFull);
         assert!(FaultKind::WalRemoved.needs_clone());
         assert!(!FaultKind::DiskFull.needs_clone());
+    }
+
+    #[test]
+    fn only_updrafts_own_roles_refused_are_a_fault() {
+        let client =
+            "2026-11-30 10:00:00 UTC [7] FATAL:  password authentication failed for user \"app\""
+                .to_owned();
+        assert_eq!(latest(std::slice::from_ref(&client)), None);
+        // The server's side of a standby being refused: the standby says it.
+        let server = "2026-11-30 10:00:00 UTC [7] FATAL:  password authentication failed for user \"updraft_replication\"".to_owned();
+        assert_eq!(latest(std::slice::from_ref(&server)), None);
+        let ours = "2026-11-30 10:00:01 UTC [8] FATAL:  could not connect to the primary server: connection to server at \"127.9.1.254\", port 5432 failed: FATAL:  password authentication failed for user \"updraft_replication\"".to_owned();
+        assert_eq!(
+            latest(&[client.clone(), ours.clone()]).map(|f| f.0),
+            Some(FaultKind::Authentication)
+        );
+        let streaming =
+            "LOG:  started streaming WAL from primary at 0/3000000 on timeline 1".to_owned();
+        assert_eq!(latest(&[ours, streaming]), None);
     }
 }

@@ -187,6 +187,8 @@ pub(crate) fn psql_user(
         .args(["-h", host, "-p", port, "-U", user, "-d", db, "-Atc", sql])
         .env("PGPASSWORD", password)
         .env("PGCONNECT_TIMEOUT", "3")
+        // Bounded even when a commit waits for a synchronous standby that is gone.
+        .env("PGOPTIONS", "-c statement_timeout=30000")
         .output()
         .map_err(|e| e.to_string())?;
     if out.status.success() {

@@ -11,6 +11,7 @@ mod bad_input;
 mod chaos;
 mod database;
 mod db_adoption;
+mod db_faults;
 mod diagram;
 mod lifecycle;
 mod load;

@@ -15,6 +15,7 @@
 mod act;
 mod monitor;
 mod persist;
+mod report;
 mod resume;
 pub mod view;
 
@@ -151,6 +152,8 @@ pub(crate) struct Controller {
     status_tx: watch::Sender<ClusterStatus>,
     /// The master user's password was applied since start.
     roles_ensured: bool,
+    /// Faults already told as events ([`report`]).
+    reported: BTreeMap<String, report::Reported>,
     last_status: ClusterStatus,
 }
 
@@ -208,6 +211,7 @@ pub fn spawn(spec: ClusterSpec, opts: Options) -> Result<ClusterHandle, String> 
         routed_readers: Vec::new(),
         status_tx,
         roles_ensured: false,
+        reported: BTreeMap::new(),
         last_status: initial,
     };
     tokio::spawn(async move {
@@ -466,6 +470,7 @@ impl Controller {
                 .readers(&self.spec.identifier, targets, &routes.refusal);
             self.routed_readers = routes.readers.clone();
         }
+        self.report_faults(&observed);
         self.ensure_roles().await;
         self.publish(&observed);
     }
@@ -547,18 +552,25 @@ impl Controller {
         else {
             return;
         };
-        match crate::postgres::sql::ensure_roles(
-            &client,
-            &self.creds,
-            &self.spec.username,
-            &self.spec.password,
-            self.spec.db_name.as_deref(),
+        // Bounded: the controller never waits on a server for long.
+        let applied = tokio::time::timeout(
+            Duration::from_secs(5),
+            crate::postgres::sql::ensure_roles(
+                &client,
+                &self.creds,
+                &self.spec.username,
+                &self.spec.password,
+                self.spec.db_name.as_deref(),
+            ),
         )
-        .await
-        {
-            Ok(()) => self.roles_ensured = true,
-            Err(e) => {
-                tracing::warn!(cluster = %self.spec.identifier, error = %e, "cannot set up the master user yet")
+        .await;
+        match applied {
+            Ok(Ok(())) => self.roles_ensured = true,
+            Ok(Err(e)) => {
+                tracing::warn!(cluster = %self.spec.identifier, error = %e, "cannot set up updraft's roles and the master user yet")
+            }
+            Err(_) => {
+                tracing::warn!(cluster = %self.spec.identifier, "setting up updraft's roles and the master user timed out; retrying")
             }
         }
     }

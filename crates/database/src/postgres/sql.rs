@@ -245,6 +245,11 @@ pub async fn ensure_roles(
                 .map(|r| r.is_some())
         }
     };
+    // Not waiting for the synchronous standby: it may be the one refused until the
+    // replication role's password is set again (the change still streams to it).
+    client
+        .batch_execute("SET synchronous_commit = local")
+        .await?;
     let repl = quote_ident(REPLICATION_ROLE);
     let repl_pw = quote_literal(&creds.replication_password);
     if exists(REPLICATION_ROLE).await? {

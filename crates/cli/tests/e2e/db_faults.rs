@@ -1,0 +1,127 @@
+//! Faults of a running cluster, each a clear state in `updraft status` and an event: updraft's
+//! own credentials changed behind its back (the replication role's password: set again from
+//! `credentials.json`; the monitoring role's: the servers are alive but unobserved, and nothing
+//! is failed over for it).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::database::{database, db_config, healthy, postgres_installed, psql, psql_user, text};
+use crate::support::{Stack, free_port};
+
+fn events(stack: &Stack) -> String {
+    text(&stack.cli(&["db", "events", "--limit", "300"]))
+}
+
+fn node_note(status: &Value, needle: &str) -> bool {
+    database(status).is_some_and(|db| {
+        db["nodes"].as_array().unwrap().iter().any(|n| {
+            ["fault", "probe_error", "reason"]
+                .iter()
+                .any(|k| n[*k].as_str().is_some_and(|s| s.contains(needle)))
+        })
+    })
+}
+
+#[test]
+fn changed_credentials_are_reported_and_updrafts_own_are_set_again() {
+    assert!(
+        postgres_installed(),
+        "PostgreSQL is not installed: apt-get install postgresql (see .ci/run)"
+    );
+    let port = free_port();
+    let db_port = free_port();
+    let writer = format!("127.0.0.2:{db_port}");
+    let stack = Stack::up("db-creds", &db_config(94, port, db_port), port);
+    let status = stack.wait_for("a healthy cluster", Duration::from_secs(120), healthy);
+    let db = database(&status).unwrap();
+    let primary = db["primary"].as_str().unwrap().to_owned();
+    let promotions = db["promotions"].clone();
+    let primary_addr = db["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == primary.as_str())
+        .unwrap()["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let creds: Value = serde_json::from_str(
+        &std::fs::read_to_string(stack.dir.0.join("state/db/main/credentials.json")).unwrap(),
+    )
+    .unwrap();
+    let admin = creds["admin_password"].as_str().unwrap().to_owned();
+    let as_admin = |password: &str, sql: &str| {
+        psql_user(&primary_addr, "updraft_admin", "postgres", password, sql)
+    };
+    psql(&writer, "CREATE TABLE t (id int PRIMARY KEY)").unwrap();
+
+    // 1. The replication role's password changes behind updraft's back and the standbys are
+    // disconnected: they are refused, that is said, and updraft sets the password again.
+    // (Two statements: a transaction that cut the synchronous standby off would wait for it
+    // to reconnect, with the old password, before it commits.)
+    as_admin(
+        &admin,
+        "ALTER ROLE updraft_replication PASSWORD 'changed-behind-our-back'",
+    )
+    .unwrap();
+    as_admin(
+        &admin,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_replication",
+    )
+    .unwrap();
+    stack.wait_for(
+        "the refused standby reported and the password set again",
+        Duration::from_secs(60),
+        |_| {
+            let log = events(&stack);
+            log.contains("updraft's own role was refused (password authentication failed)")
+                && log.contains("setting updraft's roles' passwords on")
+        },
+    );
+    stack.wait_for(
+        "every standby streaming again",
+        Duration::from_secs(60),
+        |s| healthy(s) && events(&stack).contains("cleared (updraft's own role was refused"),
+    );
+    psql(&writer, "INSERT INTO t VALUES (1)").unwrap();
+
+    // 2. The monitoring role's password changes: every server is alive but cannot be
+    // observed. That is said in status and as an event; nothing is failed over for it.
+    // (Its monitor keeps its connection: cut it, as a server restart would.)
+    as_admin(&admin, "ALTER ROLE updraft_admin PASSWORD 'changed-too'").unwrap();
+    as_admin(
+        "changed-too",
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE usename = 'updraft_admin' AND pid <> pg_backend_pid()",
+    )
+    .unwrap();
+    let status = stack.wait_for(
+        "the refused monitoring role reported",
+        Duration::from_secs(30),
+        |s| node_note(s, "monitoring role was refused"),
+    );
+    assert!(
+        events(&stack).contains("updraft's monitoring role was refused"),
+        "{}",
+        events(&stack)
+    );
+    let db = database(&status).unwrap();
+    assert_eq!(db["primary"], primary.as_str(), "{db}");
+    assert_eq!(db["promotions"], promotions, "nothing failed over: {db}");
+    psql(&writer, "INSERT INTO t VALUES (2)").unwrap();
+    // The operator puts it back; the note clears.
+    as_admin(
+        "changed-too",
+        &format!("ALTER ROLE updraft_admin PASSWORD '{admin}'"),
+    )
+    .unwrap();
+    stack.wait_for("the note cleared", Duration::from_secs(30), |s| {
+        healthy(s) && !node_note(s, "monitoring role was refused")
+    });
+    let status = stack.status().unwrap();
+    assert_eq!(database(&status).unwrap()["promotions"], promotions);
+    assert_eq!(psql(&writer, "SELECT count(*) FROM t").unwrap(), "2");
+    assert!(stack.down().success());
+}
