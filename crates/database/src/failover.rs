@@ -82,6 +82,8 @@ pub struct Probe {
     pub upstream: Option<String>,
     /// On a primary: `pg_stat_replication`.
     pub replication: Vec<ReplicaLink>,
+    /// Client connections (`pg_stat_activity`'s client backends, updraft's own included).
+    pub connections: Option<u32>,
 }
 
 impl Probe {
@@ -104,6 +106,9 @@ pub struct ReplicaLink {
     pub sync_state: String,
     pub flush_lsn: Option<Lsn>,
     pub replay_lsn: Option<Lsn>,
+    /// `replay_lag` in milliseconds (`None` once the standby has been caught up for a while:
+    /// PostgreSQL then clears it).
+    pub replay_lag_ms: Option<u64>,
 }
 
 /// A long action that finished.

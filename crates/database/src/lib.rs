@@ -19,6 +19,7 @@ pub mod controller;
 pub mod failover;
 pub mod faults;
 pub mod lsn;
+pub mod metrics;
 pub mod postgres;
 
 pub use cluster::{ClusterSpec, ClusterState, NodeRecord, NodeStatus, ReplicaSpec, Role, Timing};

@@ -1,7 +1,7 @@
 //! Faults of a running cluster, each a clear state in `updraft status` and an event: updraft's
 //! own credentials changed behind its back (the replication role's password: set again from
 //! `credentials.json`; the monitoring role's: the servers are alive but unobserved, and nothing
-//! is failed over for it).
+//! is failed over for it). Also: the cluster's `AWS/RDS` metrics in `updraft metrics`.
 
 use std::time::Duration;
 
@@ -56,6 +56,25 @@ fn changed_credentials_are_reported_and_updrafts_own_are_set_again() {
         psql_user(&primary_addr, "updraft_admin", "postgres", password, sql)
     };
     psql(&writer, "CREATE TABLE t (id int PRIMARY KEY)").unwrap();
+
+    // The database's metrics reach the metrics store under RDS's names.
+    let metric = |name: &str, id: &str| {
+        let out = stack.cli(&[
+            "metrics",
+            name,
+            "--dimension",
+            &format!("DBInstanceIdentifier={id}"),
+            "--since",
+            "30",
+        ]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    stack.wait_for("RDS metrics in the store", Duration::from_secs(30), |_| {
+        metric("DatabaseConnections", "main")
+            .contains("AWS/RDS DatabaseConnections DBInstanceIdentifier=main (Count)")
+            && metric("ReplicaLag", "main-replica")
+                .contains("AWS/RDS ReplicaLag DBInstanceIdentifier=main-replica (Seconds)")
+    });
 
     // 1. The replication role's password changes behind updraft's back and the standbys are
     // disconnected: they are refused, that is said, and updraft sets the password again.

@@ -319,13 +319,13 @@ impl Controller {
     }
 
     pub(super) fn view_with(&self, observed: &crate::failover::Observed) -> super::ClusterStatus {
-        let primary_lsn = self
+        let primary_probe = self
             .state
             .primary
             .as_deref()
             .and_then(|p| observed.nodes.get(p))
-            .and_then(|o| o.last_probe.as_ref())
-            .and_then(|p| p.current_lsn);
+            .and_then(|o| o.last_probe.as_ref());
+        let primary_lsn = primary_probe.and_then(|p| p.current_lsn);
         let nodes = self
             .state
             .nodes
@@ -333,6 +333,10 @@ impl Controller {
             .map(|n| {
                 let o = observed.nodes.get(&n.name);
                 let probe = o.and_then(|o| o.last_probe.as_ref());
+                let link = primary_probe
+                    .and_then(|p| p.replication.iter().find(|l| l.application_name == n.name))
+                    .filter(|_| self.state.primary.as_deref() != Some(&n.name));
+                let replica_lag_ms = link.map(|l| l.replay_lag_ms.unwrap_or(0));
                 let lag = match (primary_lsn, probe.and_then(|p| p.replay_lsn)) {
                     (Some(h), Some(r)) if self.state.primary.as_deref() != Some(&n.name) => {
                         Some(h.bytes_after(r))
@@ -359,6 +363,8 @@ impl Controller {
                     adopted: self.live_process(&n.name).is_some_and(|p| p.adopted),
                     lsn: probe.and_then(|p| p.wal_position()).map(|l| l.to_string()),
                     lag_bytes: lag,
+                    replica_lag_ms,
+                    connections: probe.and_then(|p| p.connections),
                     streaming: probe.is_some_and(|p| p.streaming),
                     fault: o
                         .and_then(|o| o.fault.as_ref())

@@ -56,6 +56,13 @@ pub struct NodeView {
     pub lsn: Option<String>,
     /// Bytes of WAL the primary has that it has not replayed.
     pub lag_bytes: Option<u64>,
+    /// Replay lag as the primary measures it (`pg_stat_replication.replay_lag`), in ms; 0
+    /// when it streams caught up.
+    #[serde(default)]
+    pub replica_lag_ms: Option<u64>,
+    /// Client connections to this node.
+    #[serde(default)]
+    pub connections: Option<u32>,
     pub streaming: bool,
     pub fault: Option<String>,
     /// Health queries failing right now: why.

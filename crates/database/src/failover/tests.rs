@@ -160,6 +160,7 @@ impl World {
                         },
                         flush_lsn: Some(Lsn(s.lsn)),
                         replay_lsn: Some(Lsn(s.lsn)),
+                        replay_lag_ms: None,
                     })
                     .collect()
             } else {
@@ -174,6 +175,7 @@ impl World {
                 streaming,
                 upstream: n.upstream.clone(),
                 replication,
+                connections: Some(1),
             });
             let _ = primary_lsn;
         }

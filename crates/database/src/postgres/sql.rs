@@ -116,7 +116,9 @@ const PROBE: &str = "SELECT pg_is_in_recovery(),
   (SELECT status FROM pg_stat_wal_receiver LIMIT 1),
   (SELECT sender_host FROM pg_stat_wal_receiver LIMIT 1),
   (SELECT coalesce(json_agg(json_build_array(application_name, state, sync_state,
-      flush_lsn::text, replay_lsn::text)), '[]')::text FROM pg_stat_replication)";
+      flush_lsn::text, replay_lsn::text,
+      (extract(epoch FROM replay_lag) * 1000)::bigint)), '[]')::text FROM pg_stat_replication),
+  (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int";
 
 /// One health query: role, WAL positions, WAL receiver, and (on a primary) its standbys.
 pub async fn probe(client: &Client, now: Timestamp, timeout: Duration) -> Result<Probe, SqlError> {
@@ -139,6 +141,7 @@ pub async fn probe(client: &Client, now: Timestamp, timeout: Duration) -> Result
         streaming: status.as_deref() == Some("streaming"),
         upstream: row.get(5),
         replication: parse_links(&links),
+        connections: row.get::<_, Option<i32>>(7).map(|c| c.max(0) as u32),
     })
 }
 
@@ -150,16 +153,18 @@ pub fn parse_links(json: &str) -> Vec<ReplicaLink> {
         Option<String>,
         Option<String>,
         Option<String>,
+        Option<i64>,
     );
     serde_json::from_str::<Vec<Row>>(json)
         .unwrap_or_default()
         .into_iter()
-        .map(|(name, state, sync, flush, replay)| ReplicaLink {
+        .map(|(name, state, sync, flush, replay, lag)| ReplicaLink {
             application_name: name.unwrap_or_default(),
             state: state.unwrap_or_default(),
             sync_state: sync.unwrap_or_default(),
             flush_lsn: flush.as_deref().and_then(Lsn::parse),
             replay_lsn: replay.as_deref().and_then(Lsn::parse),
+            replay_lag_ms: lag.map(|l| l.max(0) as u64),
         })
         .collect()
 }
@@ -300,12 +305,14 @@ mod tests {
     #[test]
     fn replication_rows_parse() {
         let links = parse_links(
-            r#"[["main-2","streaming","sync","0/3000148","0/3000148"],["r","catchup","async",null,null]]"#,
+            r#"[["main-2","streaming","sync","0/3000148","0/3000148",12],["r","catchup","async",null,null,null]]"#,
         );
         assert_eq!(links.len(), 2);
         assert_eq!(links[0].sync_state, "sync");
         assert_eq!(links[0].flush_lsn, Some(Lsn(0x3000148)));
         assert_eq!(links[1].flush_lsn, None);
+        assert_eq!(links[0].replay_lag_ms, Some(12));
+        assert_eq!(links[1].replay_lag_ms, None);
         assert!(parse_links("not json").is_empty());
     }
 

@@ -298,6 +298,10 @@ impl Controller {
 
         // The load balancer's own metrics (AWS/ApplicationELB), for the second that just ended.
         out.extend(self.data_plane.metrics());
+        // The databases' (AWS/RDS), from each cluster's latest published status.
+        for status in self.databases.statuses() {
+            out.extend(database::metrics::datums(&status));
+        }
         out
     }
 }
