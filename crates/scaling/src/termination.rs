@@ -5,7 +5,8 @@
 //!    would remove anyway);
 //! 1. availability-zone balance: the zone with the most instances that has at least one
 //!    instance not protected from scale-in (protected instances count toward the zone's size
-//!    but are never chosen);
+//!    but are never chosen); when zones tie, all of them (the policies then choose across the
+//!    balanced zones);
 //! 2. the group's termination policies in list order, each narrowing the candidates, then
 //!    `Default`, which is:
 //!    a. allocation strategy (one instance type, no Spot here: keeps everyone),
@@ -68,8 +69,10 @@ pub fn select_among(
     } else {
         outside
     };
-    // 1. AZ balance: the zone with the most instances (protected ones count toward the zone's
-    //    size) among zones that have an unprotected instance. Ties: zone name order.
+    // 1. AZ balance: the zones with the most instances (protected ones count toward a zone's
+    //    size) among zones that have an unprotected instance. When several zones tie, the
+    //    policies choose across all of them, as AWS applies them "across all AZs if they are
+    //    balanced".
     let mut per_zone: BTreeMap<&AvailabilityZone, usize> = BTreeMap::new();
     for zone in candidates
         .iter()
@@ -78,13 +81,13 @@ pub fn select_among(
     {
         *per_zone.entry(zone).or_default() += 1;
     }
-    let zone = unprotected
+    let most = unprotected
         .iter()
-        .map(|c| &c.availability_zone)
-        .max_by(|a, b| per_zone[a].cmp(&per_zone[b]).then_with(|| b.cmp(a)))?;
+        .map(|c| per_zone[&c.availability_zone])
+        .max()?;
     let mut pool: Vec<&Candidate> = unprotected
         .into_iter()
-        .filter(|c| &c.availability_zone == zone)
+        .filter(|c| per_zone[&c.availability_zone] == most)
         .collect();
 
     // 2. Policies in order; Default is always applied last.
@@ -211,6 +214,59 @@ mod tests {
         let newest = select(&pool, &[TerminationPolicy::NewestInstance], 1, now);
         assert_eq!(oldest.unwrap(), pool[1].id);
         assert_eq!(newest.unwrap(), pool[2].id);
+    }
+
+    #[test]
+    fn balanced_zones_let_the_policy_choose_across_them() {
+        let now = Timestamp::from_secs(10_000);
+        // One instance per zone: OldestInstance takes the oldest whichever its zone.
+        let pool = [c(1, "a", 90, 1), c(2, "b", 10, 1), c(3, "c", 50, 1)];
+        let oldest = select(&pool, &[TerminationPolicy::OldestInstance], 1, now);
+        assert_eq!(oldest.unwrap(), pool[1].id);
+        let newest = select(&pool, &[TerminationPolicy::NewestInstance], 1, now);
+        assert_eq!(newest.unwrap(), pool[0].id);
+        // Unbalanced: the fuller zone wins even over an older instance elsewhere.
+        let pool = [c(1, "a", 90, 1), c(2, "a", 80, 1), c(3, "b", 10, 1)];
+        let oldest = select(&pool, &[TerminationPolicy::OldestInstance], 1, now);
+        assert_eq!(oldest.unwrap(), pool[1].id);
+    }
+
+    #[test]
+    fn oldest_launch_template_takes_the_oldest_version_first() {
+        let now = Timestamp::from_secs(10_000);
+        // Versions 3 (current), 1 and 2: version 1 goes, then 2, then the current ones by
+        // the Default tie-breaks (closest to the next billing hour).
+        let pool = [
+            c(1, "a", 100, 3),
+            c(2, "a", 900, 2),
+            c(3, "a", 500, 1),
+            c(4, "a", 0, 3),
+        ];
+        let p = [TerminationPolicy::OldestLaunchTemplate];
+        assert_eq!(select(&pool, &p, 3, now).unwrap(), pool[2].id);
+        assert_eq!(select(&pool[..2], &p, 3, now).unwrap(), pool[1].id);
+        let current = [pool[0].clone(), pool[3].clone()];
+        // At 10,000 s, i-1 is 9,900 s old (900 s to its next hour), i-4 10,000 s (800 s):
+        // i-4 is closer.
+        assert_eq!(select(&current, &p, 3, now).unwrap(), pool[3].id);
+    }
+
+    #[test]
+    fn closest_to_next_instance_hour_comes_before_the_template_when_listed_first() {
+        let now = Timestamp::from_secs(3_500);
+        // i-1 (outdated) is 3,400 s old: 200 s to its hour; i-2 (current) is 3,500 s old:
+        // 100 s to its hour.
+        let pool = [c(1, "a", 100, 1), c(2, "a", 0, 2)];
+        let closest = [TerminationPolicy::ClosestToNextInstanceHour];
+        assert_eq!(select(&pool, &closest, 2, now).unwrap(), pool[1].id);
+        // Default alone looks at the template first.
+        assert_eq!(select(&pool, &[], 2, now).unwrap(), pool[0].id);
+        // Listed order matters: the template first, then the hour.
+        let both = [
+            TerminationPolicy::OldestLaunchTemplate,
+            TerminationPolicy::ClosestToNextInstanceHour,
+        ];
+        assert_eq!(select(&pool, &both, 2, now).unwrap(), pool[0].id);
     }
 
     #[test]
