@@ -12,6 +12,7 @@
 mod assets;
 mod catalogue;
 mod grade;
+mod pacer;
 mod pg;
 mod routes;
 mod session;
@@ -79,6 +80,7 @@ async fn run() -> Result<(), String> {
         },
         store,
         sessions: Sessions::new(secret.as_deref().unwrap_or(session::DEV_SECRET)),
+        pacer: pacer::Pacer::from_env(env("MYLEARNING_CPU_MILLICORES").as_deref())?,
     });
     let id = &app.id;
 
@@ -91,11 +93,15 @@ async fn run() -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     eprintln!(
-        "mylearning listening on http://{local} as instance {} in {} (pid {}); data {}",
+        "mylearning listening on http://{local} as instance {} in {} (pid {}); data {}{}",
         id.instance,
         id.az,
         std::process::id(),
-        app.store.describe()
+        app.store.describe(),
+        app.pacer.as_ref().map_or(String::new(), |p| format!(
+            "; grading paced to {} millicores",
+            p.millicores()
+        ))
     );
     // After the listening line, which tools read first.
     if secret.is_none() {

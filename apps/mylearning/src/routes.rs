@@ -43,6 +43,8 @@ pub struct App {
     pub id: Identity,
     pub store: Store,
     pub sessions: Sessions,
+    /// Grading held to a CPU allowance (`MYLEARNING_CPU_MILLICORES`), when set.
+    pub pacer: Option<crate::pacer::Pacer>,
 }
 
 /// Answers one request. `now` is the wall time in seconds (sessions, enrolment times).
@@ -277,7 +279,11 @@ where
     };
     let course = submission.course;
     // The hashing is CPU-bound: keep it off the async worker so /health stays responsive.
-    let graded = match tokio::task::spawn_blocking(move || grade::grade(&submission)).await {
+    let graded = match &app.pacer {
+        Some(pacer) => pacer.run(move || grade::grade(&submission)).await,
+        None => tokio::task::spawn_blocking(move || grade::grade(&submission)).await,
+    };
+    let graded = match graded {
         Ok(graded) => graded,
         Err(e) => {
             return error(
@@ -388,6 +394,7 @@ mod tests {
             },
             store: Store::memory(),
             sessions: Sessions::new("test"),
+            pacer: None,
         }
     }
 

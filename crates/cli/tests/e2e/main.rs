@@ -15,6 +15,7 @@ mod db_faults;
 mod diagram;
 mod lifecycle;
 mod load;
+mod ramp;
 mod refresh;
 mod scaling;
 mod skeleton;
