@@ -66,8 +66,9 @@ fn a_load_ramp_scales_the_group_out_and_p99_recovers() {
         healthy_targets(s).len() == 1
     });
 
-    // Each instance holds itself to a t3.micro's allowance (160 millicores, what the cgroup
-    // quota gives where cgroups can be written). `work: 10` is about 25 ms of CPU in a debug
+    // Each instance is held to a t3.micro's allowance (160 millicores) by its cgroup quota,
+    // and by MyLearning itself (MYLEARNING_CPU_MILLICORES) so that hosts where updraft cannot
+    // create cgroups see the same capacity per instance. `work: 10` is about 25 ms of CPU in a debug
     // build, which the allowance stretches to about 160 ms: one instance grades about 6 a
     // second, so 10 req/s overloads it and two to four serve it.
     let json = stack.dir.0.join("ramp.json");
