@@ -4,7 +4,7 @@
 # scale-out decision, to the new capacity serving (healthy behind the ALB), and the scale-in
 # after the load stops, with a light client running throughout that must see no failed request.
 #
-#   bash bench/scale-out.sh                      # RATE=40 WORK=20 HOLD=40 by default
+#   bash bench/scale-out.sh                      # RATE=30 WORK=20 HOLD=30 by default
 #   RATE=60 WORK=20 HOLD=60 bash bench/scale-out.sh
 #   UPDRAFT=target/debug/updraft bash bench/scale-out.sh   # without a release build
 #
@@ -22,9 +22,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RATE=${RATE:-40}
+RATE=${RATE:-30}
 WORK=${WORK:-20}
-HOLD=${HOLD:-40}
+HOLD=${HOLD:-30}
 LIGHT_RATE=${LIGHT_RATE:-10}
 SCALE_IN_LIMIT=${SCALE_IN_LIMIT:-120}
 ALLOWANCE=${ALLOWANCE:-0}
