@@ -20,6 +20,11 @@ use std::collections::BTreeMap;
 
 use model::{AvailabilityZone, InstanceId, TerminationPolicy, Timestamp};
 
+/// The `launch_template_version` of an instance launched from another launch template than
+/// the group's current one (the group was switched to a different template resource): template
+/// versions start at 1, so it ranks first among outdated instances and never matches.
+pub const OTHER_TEMPLATE: u32 = 0;
+
 /// What termination needs to know about one candidate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
@@ -158,8 +163,8 @@ fn narrow(
     }
 }
 
-/// Instances on another template version rank first (0), then older versions of the current
-/// template by version number; the current version ranks last.
+/// Instances from another template ([`OTHER_TEMPLATE`], 0) rank first, then older versions
+/// of the current template by version number; the current version ranks last.
 fn outdated_rank(c: &Candidate, current_version: u32) -> i64 {
     if c.launch_template_version == current_version {
         i64::MAX
@@ -249,6 +254,19 @@ mod tests {
         // At 10,000 s, i-1 is 9,900 s old (900 s to its next hour), i-4 10,000 s (800 s):
         // i-4 is closer.
         assert_eq!(select(&current, &p, 3, now).unwrap(), pool[3].id);
+    }
+
+    #[test]
+    fn instances_from_another_template_go_before_old_versions() {
+        let now = Timestamp::from_secs(10_000);
+        let pool = [
+            c(1, "a", 100, 1),
+            c(2, "a", 900, OTHER_TEMPLATE),
+            c(3, "a", 0, 2),
+        ];
+        for p in [&[][..], &[TerminationPolicy::OldestLaunchTemplate][..]] {
+            assert_eq!(select(&pool, p, 2, now).unwrap(), pool[1].id);
+        }
     }
 
     #[test]

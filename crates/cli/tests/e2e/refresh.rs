@@ -120,3 +120,63 @@ fn apply_with_a_new_template_rolls_a_refresh_and_protection_survives_scale_in() 
     assert!(out.status.success());
     assert!(stack.down().success());
 }
+
+/// A group switched to another launch template resource whose version number equals the old
+/// one's: its instances are still outdated, so a refresh with `skip_matching` replaces them.
+#[test]
+fn switching_to_another_template_replaces_instances_even_with_skip_matching() {
+    let port = free_port();
+    let refresh = REFRESH.replace(
+        "      instance_warmup        = 1\n",
+        "      instance_warmup        = 1\n      skip_matching          = true\n",
+    );
+    let base = with_group_extra(&stack_config(86, port, 2, "exec mylearning"), &refresh)
+        + r#"
+resource "aws_launch_template" "next" {
+  name          = "next"
+  instance_type = "t3.micro"
+  user_data     = base64encode("export RELEASE=next\nexec mylearning\n")
+}
+"#;
+    let stack = Stack::up("switch", &base, port);
+    let s = stack.wait_for("2 healthy targets", Duration::from_secs(40), |s| {
+        healthy_targets(s).len() == 2
+    });
+    let before = in_state(&s, 0, "InService");
+    assert_eq!(versions(&s), vec![1, 1]);
+
+    let switched = base.replace(
+        "id      = aws_launch_template.app.id",
+        "id      = aws_launch_template.next.id",
+    );
+    assert_ne!(
+        switched, base,
+        "the group's template reference was not found"
+    );
+    let main_tf = stack.dir.0.join("main.tf");
+    std::fs::write(&main_tf, &switched).unwrap();
+    let out = stack.cli(&["apply", main_tf.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("started for group app"), "{text}");
+
+    let s = stack.wait_for(
+        "both instances replaced from the new template",
+        Duration::from_secs(50),
+        |s| {
+            let now = in_state(s, 0, "InService");
+            now.len() == 2
+                && now.iter().all(|i| !before.contains(i))
+                && s["auto_scaling_groups"][0]["instance_refresh"]["status"] == "Successful"
+        },
+    );
+    assert_eq!(versions(&s), vec![1, 1]);
+    let status = stack.cli(&["refresh", "status", "app"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("Successful  100% complete"), "{text}");
+    assert!(stack.down().success());
+}

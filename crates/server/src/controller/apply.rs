@@ -51,9 +51,14 @@ impl Controller {
         // Work out the next groups without touching the current ones: if the data plane
         // refuses the new snapshot, nothing must have changed.
         let mut next = std::collections::BTreeMap::new();
+        // Groups that now launch from another launch template resource.
+        let mut switched: Vec<String> = Vec::new();
         for spec in desired.auto_scaling_groups.values() {
             let group = match self.groups.get(&spec.key) {
                 Some(old) => {
+                    if old.spec.launch_template.template != spec.launch_template.template {
+                        switched.push(spec.key.clone());
+                    }
                     let mut group = Group {
                         state: scaling::asg::respec(&old.spec, spec, &old.state, now),
                         spec: spec.clone(),
@@ -112,6 +117,19 @@ impl Controller {
             next.insert(g.spec.key.clone(), g);
         }
         self.groups = next;
+        // Their instances came from a template that is no longer the group's: AWS replaces
+        // them first (termination's "different launch template", never skipped as matching by
+        // an instance refresh). No template has a version 0, so 0 says "another template".
+        for r in self
+            .instances
+            .values_mut()
+            .filter(|r| switched.contains(&r.group) && r.terminated_at.is_none())
+        {
+            r.launch_template_version = scaling::termination::OTHER_TEMPLATE;
+            if let Err(e) = self.store.save_instance(r) {
+                tracing::error!(instance = %r.id, error = %e, "could not persist the instance");
+            }
+        }
         self.autoscale.autoscaler.reconfigure(&desired, now);
         self.stack = desired;
         self.config.config_label = label.clone();
