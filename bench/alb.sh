@@ -71,10 +71,13 @@ EOF
 taskset -c "$CPU_LB" nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & PIDS+=($!)
 
 # --- HAProxy, same role ---
+HAPROXY_MAXCONN=$(( ($(ulimit -n) - 100) / 2 ))
+[ "$HAPROXY_MAXCONN" -gt 30000 ] && HAPROXY_MAXCONN=30000
 cat > "$WORK/haproxy.cfg" <<EOF
 global
   nbthread 1
-  maxconn 30000
+  # HAProxy refuses to start when 2 × maxconn does not fit the fd limit (20000 on some hosts).
+  maxconn $HAPROXY_MAXCONN
 defaults
   mode http
   timeout connect 5s
@@ -198,23 +201,24 @@ for pid in os.listdir("/proc"):
 PY
 }
 cat > "$WORK/idle.py" <<'PY'
-# Opens N keep-alive connections to 127.0.0.1:PORT, sends one request on each, reads the
-# answer, then holds them all open until stdin closes.
-import socket, sys, select
+# Opens N keep-alive connections to 127.0.0.1:PORT one after the other, sends one request on
+# each and reads its answer (so the proxy needs only a few upstream connections, and what grows
+# is the cost of idle client connections), then holds them all open until stdin closes.
+import socket, sys
 port, n = int(sys.argv[1]), int(sys.argv[2])
-socks = []
+socks, failed = [], 0
 for i in range(n):
-    s = socket.create_connection(("127.0.0.1", port))
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
     s.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
-    socks.append(s)
-for s in socks:
-    s.settimeout(10)
     data = b""
     while b"\r\n\r\n" not in data or not data.endswith(b"ok\n"):
         chunk = s.recv(4096)
-        if not chunk: break
+        if not chunk:
+            failed += 1
+            break
         data += chunk
-print("ready", flush=True)
+    socks.append(s)
+print(f"ready {n - failed} answered, {failed} closed", flush=True)
 sys.stdin.read()
 PY
 echo
@@ -224,14 +228,17 @@ for name in nginx haproxy updraft; do
   pid=$(proxy_pid "$port")
   # nginx's master does not serve: measure the worker (the child that holds the socket too).
   if [ "$name" = nginx ]; then pid=$(pgrep -P "$pid" | head -1 || echo "$pid"); fi
+  n=$IDLE
+  # HAProxy accepts at most maxconn connections (bounded by the fd limit, see above).
+  if [ "$name" = haproxy ] && [ "$n" -gt $((HAPROXY_MAXCONN - 10)) ]; then n=$((HAPROXY_MAXCONN - 10)); fi
   before=$(rss_kb "$pid")
-  exec 3> >(taskset -c "$CPU_LOAD" python3 "$WORK/idle.py" "$port" "$IDLE" > "$WORK/idle-$name.out")
+  exec 3> >(taskset -c "$CPU_LOAD" python3 "$WORK/idle.py" "$port" "$n" > "$WORK/idle-$name.out")
   for _ in $(seq 1 600); do grep -q ready "$WORK/idle-$name.out" 2>/dev/null && break; sleep 0.1; done
   sleep 1
   after=$(rss_kb "$pid")
   exec 3>&-
   sleep 1
-  printf '  %-8s RSS %8s KB → %8s KB: %6s bytes per idle connection\n' "$name" "$before" "$after" \
-    "$(awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN {printf "%.0f", (a-b)*1024/n}')"
+  printf '  %-8s RSS %8s KB → %8s KB with %s: %6s bytes per idle connection\n' "$name" "$before" "$after" \
+    "$(cat "$WORK/idle-$name.out")" "$(awk -v a="$after" -v b="$before" -v n="$n" 'BEGIN {printf "%.0f", (a-b)*1024/n}')"
 done
 echo "loadavg after: $(cut -d' ' -f1-3 /proc/loadavg)"
