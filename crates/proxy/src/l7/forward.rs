@@ -23,7 +23,7 @@ use hyper_util::rt::TokioIo;
 use model::ProtocolVersion;
 
 use super::head::{UpstreamError, UpstreamHead};
-use super::headers::remove_hop_by_hop;
+use super::headers::{Forwarded, remove_hop_by_hop};
 use super::{ProxyBody, actions, desync, trace};
 use crate::access_log::{self, AccessLog};
 use crate::counters::Outcome;
@@ -46,6 +46,8 @@ pub(crate) struct ConnInfo {
     pub(crate) counters: Arc<ListenerCounters>,
     /// When bytes last moved (idle timeout).
     pub(crate) activity: Activity,
+    /// Its `X-Forwarded-For` / `-Port` values.
+    pub(crate) forwarded: Forwarded,
     /// Requests the service has seen on this connection.
     served: AtomicU64,
     /// The first request the socket's framing tracker refused: `index << 1 | kind`
@@ -68,6 +70,7 @@ impl ConnInfo {
             local,
             counters,
             activity: Activity::new(),
+            forwarded: Forwarded::new(client.ip(), local.port()),
             served: AtomicU64::new(0),
             refused: AtomicU64::new(NOT_REFUSED),
         }
@@ -152,8 +155,11 @@ pub(crate) async fn serve(
     let now = clock::now_ms();
     // Phases 1 and 2: route (listener → rules → action) and pick a target, on one snapshot.
     let (decision, log) = decide(&shared, &conn, &req, now);
-    let id = trace::new_id(shared.options.epoch_unix_secs + now / 1000, rand::random());
-    let trace_id = trace::header_value(req.headers().get(trace::X_AMZN_TRACE_ID), &id);
+    let trace_id = trace::for_request(
+        req.headers().get(trace::X_AMZN_TRACE_ID),
+        shared.options.epoch_unix_secs + now / 1000,
+        rand::random(),
+    );
     let pending = log.map(|ctx| LogPending::new(ctx, &req, &conn, &shared, &trace_id));
     let plan = match decision {
         Decision::Respond(response, kind) => {

@@ -53,7 +53,7 @@ impl UpstreamHead {
         {
             headers.insert(header::HOST, v);
         }
-        set_forwarded(&mut headers, conn.client.ip(), scheme, conn.local.port());
+        set_forwarded(&mut headers, &conn.forwarded, scheme);
         super::trace::set(&mut headers, trace_id);
         let on_upgrade = upgrade_to
             .is_some()

@@ -37,10 +37,29 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// The `X-Forwarded-For` and `X-Forwarded-Port` values of one client connection, built once
+/// when it is accepted rather than on every request.
+#[derive(Debug)]
+pub(crate) struct Forwarded {
+    client: HeaderValue,
+    port: HeaderValue,
+}
+
+impl Forwarded {
+    pub(crate) fn new(client: IpAddr, port: u16) -> Self {
+        // An IP address is a valid header value.
+        let client = HeaderValue::from_str(&client.to_canonical().to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("-"));
+        Forwarded {
+            client,
+            port: HeaderValue::from(port),
+        }
+    }
+}
+
 /// Appends the client address to `X-Forwarded-For` (keeping what earlier proxies wrote) and
 /// sets `X-Forwarded-Proto` and `X-Forwarded-Port` to the listener's, as ALB does.
-pub(crate) fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, scheme: &str, port: u16) {
-    let client = client.to_canonical().to_string();
+pub(crate) fn set_forwarded(headers: &mut HeaderMap, conn: &Forwarded, scheme: &str) {
     let earlier: Vec<&str> = headers
         .get_all(&X_FORWARDED_FOR)
         .iter()
@@ -49,18 +68,22 @@ pub(crate) fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, scheme: &st
         .filter(|v| !v.is_empty())
         .collect();
     let chain = if earlier.is_empty() {
-        client
+        Some(conn.client.clone())
     } else {
-        format!("{}, {client}", earlier.join(", "))
+        let client = conn.client.to_str().unwrap_or("-");
+        // Built only from valid header values, ", " and an IP address, so it is valid too.
+        HeaderValue::from_str(&format!("{}, {client}", earlier.join(", "))).ok()
     };
-    // Built only from valid header values, ", " and an IP address, so it is valid too.
-    if let Ok(v) = HeaderValue::from_str(&chain) {
+    if let Some(v) = chain {
         headers.insert(X_FORWARDED_FOR, v);
     }
-    if let Ok(v) = HeaderValue::from_str(scheme) {
-        headers.insert(X_FORWARDED_PROTO, v);
-    }
-    headers.insert(X_FORWARDED_PORT, HeaderValue::from(port));
+    let proto = match scheme {
+        "https" => HeaderValue::from_static("https"),
+        "http" => HeaderValue::from_static("http"),
+        other => HeaderValue::from_str(other).unwrap_or_else(|_| HeaderValue::from_static("http")),
+    };
+    headers.insert(X_FORWARDED_PROTO, proto);
+    headers.insert(X_FORWARDED_PORT, conn.port.clone());
 }
 
 #[cfg(test)]
@@ -107,13 +130,21 @@ mod tests {
             ("x-forwarded-for", "198.51.100.7"),
             ("x-forwarded-proto", "https"),
         ]);
-        set_forwarded(&mut h, "127.0.0.1".parse().unwrap(), "http", 8080);
+        set_forwarded(
+            &mut h,
+            &Forwarded::new("127.0.0.1".parse().unwrap(), 8080),
+            "http",
+        );
         assert_eq!(h[X_FORWARDED_FOR], "203.0.113.9, 198.51.100.7, 127.0.0.1");
         assert_eq!(h[X_FORWARDED_PROTO], "http");
         assert_eq!(h[X_FORWARDED_PORT], "8080");
 
         let mut h = HeaderMap::new();
-        set_forwarded(&mut h, "::ffff:10.0.0.1".parse().unwrap(), "http", 80);
+        set_forwarded(
+            &mut h,
+            &Forwarded::new("::ffff:10.0.0.1".parse().unwrap(), 80),
+            "http",
+        );
         assert_eq!(h[X_FORWARDED_FOR], "10.0.0.1");
     }
 }
