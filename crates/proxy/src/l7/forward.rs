@@ -26,7 +26,7 @@ use super::head::{UpstreamError, UpstreamHead};
 use super::headers::{Forwarded, remove_hop_by_hop};
 use super::{ProxyBody, actions, desync, trace};
 use crate::access_log::{self, AccessLog};
-use crate::counters::Outcome;
+use crate::counters::{GroupCounters, Outcome};
 use crate::fault::Effect;
 use crate::framing::{Refusal, Verdict};
 use crate::metrics::ListenerCounters;
@@ -196,7 +196,7 @@ pub(crate) async fn serve(
     if let Outcome::Elb(code) = counted {
         conn.counters.elb(code);
     }
-    shared.counters(&plan.group.key).count(counted);
+    plan.counters.count(counted);
     if let Some(p) = pending {
         let target_status =
             matches!(counted, Outcome::Target(_)).then(|| response.status().as_u16());
@@ -335,6 +335,8 @@ enum Generated {
 /// A request on its way to a target.
 struct Plan {
     group: Arc<GroupRoute>,
+    /// The group's request counters, looked up once per request.
+    counters: Arc<GroupCounters>,
     target: Arc<TargetRuntime>,
     stick: Option<Stick>,
     group_cookie: Option<HeaderValue>,
@@ -394,6 +396,7 @@ fn decide(
                 );
             };
             Decision::Forward(Plan {
+                counters: shared.counters(&choice.group.key),
                 group: Arc::clone(choice.group),
                 target: target.target,
                 stick: target.stick,
@@ -512,7 +515,8 @@ async fn attempt(
             }
         }
     };
-    let group_counters = shared.counters(&target.target_group);
+    // A retry stays in the plan's target group.
+    let group_counters = &plan.counters;
     let sent_at = tokio::time::Instant::now();
     // ALB answers 504 when the target stays silent for the load balancer's idle timeout.
     let error = match tokio::time::timeout(plan.idle_timeout, exchange).await {
