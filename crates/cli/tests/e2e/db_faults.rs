@@ -144,3 +144,131 @@ fn changed_credentials_are_reported_and_updrafts_own_are_set_again() {
     assert_eq!(psql(&writer, "SELECT count(*) FROM t").unwrap(), "2");
     assert!(stack.down().success());
 }
+
+/// A tmpfs mounted on a node's directory (a small disk of its own); lazily unmounted on drop,
+/// even if the test fails.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "this test mounts a small tmpfs for a replica's disk and needs root (CAP_SYS_ADMIN): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk(dir.to_owned())
+    }
+
+    fn available(&self) -> u64 {
+        let out = std::process::Command::new("df")
+            .args(["--output=avail", "-B1"])
+            .arg(&self.0)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_replica_whose_disk_fills_up_is_reported_and_catches_up_when_space_returns() {
+    assert!(
+        postgres_installed(),
+        "PostgreSQL is not installed: apt-get install postgresql (see .ci/run)"
+    );
+    let port = free_port();
+    let db_port = free_port();
+    let writer = format!("127.0.0.2:{db_port}");
+    let mut disk = None;
+    let stack = Stack::up_with("db-diskfull", &db_config(95, port, db_port), port, |dir| {
+        disk = Some(SmallDisk::mount(
+            &dir.join("state/db/main/main-replica"),
+            "256m",
+        ));
+    });
+    let disk = disk.unwrap();
+    let status = stack.wait_for("a healthy cluster", Duration::from_secs(120), healthy);
+    let replica_addr = database(&status).unwrap()["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "main-replica")
+        .unwrap()["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Leave the replica 4 MB: less than one 16 MB WAL segment.
+    let ballast = disk.0.join("ballast");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&ballast).unwrap();
+        let chunk = vec![0u8; 1 << 20];
+        let mut left = disk.available().saturating_sub(4 << 20);
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            if f.write_all(&chunk[..n]).is_err() {
+                break;
+            }
+            left -= n as u64;
+        }
+    }
+    // About 40 MB of WAL: the replica must start new segments and cannot.
+    psql(
+        &writer,
+        "CREATE TABLE big (id int, pad text); \
+         INSERT INTO big SELECT g, repeat('x', 100) FROM generate_series(1, 250000) g",
+    )
+    .unwrap();
+    let status = stack.wait_for(
+        "the full disk reported in status",
+        Duration::from_secs(60),
+        |s| {
+            database(s).is_some_and(|db| {
+                db["nodes"].as_array().unwrap().iter().any(|n| {
+                    n["name"] == "main-replica"
+                        && n["fault"].as_str().is_some_and(|f| f.contains("disk full"))
+                })
+            })
+        },
+    );
+    let log = events(&stack);
+    assert!(
+        log.contains("main-replica: disk full (No space left on device)"),
+        "{log}"
+    );
+    // Writes go on: the replica is asynchronous; the primary stays where it was.
+    let db = database(&status).unwrap();
+    assert_ne!(db["primary"], "main-replica");
+    psql(&writer, "INSERT INTO big VALUES (0, 'after')").unwrap();
+
+    // Space returns: the replica streams again and has every row.
+    std::fs::remove_file(&ballast).unwrap();
+    stack.wait_for(
+        "the replica caught up",
+        Duration::from_secs(60),
+        |_| {
+            psql(&replica_addr, "SELECT count(*) FROM big").as_deref() == Ok("250001")
+                && events(&stack).contains("main-replica: cleared (disk full")
+        },
+    );
+    assert!(stack.down().success());
+    drop(disk);
+}

@@ -17,11 +17,17 @@ pub(super) struct Reported {
     kind: String,
     detail: String,
     replication_refused: bool,
+    /// Last seen: a fault is cleared only once it has been absent for [`CLEAR_AFTER`] (a
+    /// WAL receiver that restarts and fails again must not flap).
+    seen: model::Timestamp,
 }
+
+const CLEAR_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Controller {
     /// Records an event for each fault that appeared or cleared since the last pass.
     pub(super) fn report_faults(&mut self, observed: &Observed) {
+        let at = self.now();
         let mut now: BTreeMap<String, Reported> = BTreeMap::new();
         for (name, o) in &observed.nodes {
             let auth = self.monitors.get(name).and_then(|m| m.read().auth_error);
@@ -30,11 +36,13 @@ impl Controller {
                     kind: kind.describe().to_owned(),
                     detail: format!("{}: {line}", kind.describe()),
                     replication_refused: *kind == FaultKind::Authentication,
+                    seen: at,
                 },
                 (None, Some(auth)) => Reported {
                     kind: "monitoring refused".into(),
                     detail: auth,
                     replication_refused: false,
+                    seen: at,
                 },
                 (None, None) => continue,
             };
@@ -75,7 +83,12 @@ impl Controller {
             );
         }
         for (name, b) in &before {
-            if !now.contains_key(name) && self.state.node(name).is_some() {
+            if now.contains_key(name) || self.state.node(name).is_none() {
+                continue;
+            }
+            if at.since(b.seen) < CLEAR_AFTER {
+                now.insert(name.clone(), b.clone());
+            } else {
                 self.record(
                     EventKind::Node,
                     Some(name.clone()),
