@@ -153,7 +153,13 @@ impl SmallDisk {
     fn mount(dir: &std::path::Path, size: &str) -> SmallDisk {
         std::fs::create_dir_all(dir).unwrap();
         let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
             .arg(dir)
             .output()
             .unwrap();
@@ -261,14 +267,10 @@ fn a_replica_whose_disk_fills_up_is_reported_and_catches_up_when_space_returns()
 
     // Space returns: the replica streams again and has every row.
     std::fs::remove_file(&ballast).unwrap();
-    stack.wait_for(
-        "the replica caught up",
-        Duration::from_secs(60),
-        |_| {
-            psql(&replica_addr, "SELECT count(*) FROM big").as_deref() == Ok("250001")
-                && events(&stack).contains("main-replica: cleared (disk full")
-        },
-    );
+    stack.wait_for("the replica caught up", Duration::from_secs(60), |_| {
+        psql(&replica_addr, "SELECT count(*) FROM big").as_deref() == Ok("250001")
+            && events(&stack).contains("main-replica: cleared (disk full")
+    });
     assert!(stack.down().success());
     drop(disk);
 }
