@@ -1,7 +1,9 @@
 //! Faults of a running cluster, each a clear state in `updraft status` and an event: updraft's
 //! own credentials changed behind its back (the replication role's password: set again from
 //! `credentials.json`; the monitoring role's: the servers are alive but unobserved, and nothing
-//! is failed over for it). Also: the cluster's `AWS/RDS` metrics in `updraft metrics`.
+//! is failed over for it); a replica whose disk fills up; no safe promotion (the synchronous
+//! standby hung, then the primary killed: nothing is promoted, the old primary restarts in
+//! place). Also: the cluster's `AWS/RDS` metrics in `updraft metrics`.
 
 use std::time::Duration;
 
@@ -273,4 +275,95 @@ fn a_replica_whose_disk_fills_up_is_reported_and_catches_up_when_space_returns()
     });
     assert!(stack.down().success());
     drop(disk);
+}
+
+/// SIGSTOP or SIGCONT to a server: its postmaster and every child (PostgreSQL's children
+/// each call `setsid()`, so the postmaster's process group is the postmaster alone). The
+/// server may be gone: updraft may have replaced a hung server meanwhile.
+fn signal_server(postmaster: u64, signal: nix::sys::signal::Signal) {
+    let mut pids = vec![postmaster];
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u64>() else {
+            continue;
+        };
+        let ppid = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                let (_, rest) = s.rsplit_once(')')?;
+                rest.split_whitespace().nth(1)?.parse::<u64>().ok()
+            });
+        if ppid == Some(postmaster) {
+            pids.push(pid);
+        }
+    }
+    for pid in pids {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal);
+    }
+}
+
+#[test]
+fn with_the_synchronous_standby_gone_too_nothing_unsafe_is_promoted() {
+    assert!(
+        postgres_installed(),
+        "PostgreSQL is not installed: apt-get install postgresql (see .ci/run)"
+    );
+    let port = free_port();
+    let db_port = free_port();
+    let writer = format!("127.0.0.2:{db_port}");
+    let stack = Stack::up("db-nosafe", &db_config(96, port, db_port), port);
+    let status = stack.wait_for("a healthy cluster", Duration::from_secs(120), |s| {
+        healthy(s)
+            && database(s).is_some_and(|db| {
+                db["nodes"].as_array().unwrap().iter().any(|n| {
+                    n["name"] == db["synchronous_standby"]
+                        && n["role"].as_str().is_some_and(|r| r.starts_with("standby"))
+                })
+            })
+    });
+    let db = database(&status).unwrap();
+    let primary = db["primary"].as_str().unwrap().to_owned();
+    let standby = db["synchronous_standby"].as_str().unwrap().to_owned();
+    let promotions = db["promotions"].clone();
+    let standby_pid = db["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == standby.as_str())
+        .unwrap()["pid"]
+        .as_u64()
+        .unwrap();
+    psql(
+        &writer,
+        "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100)",
+    )
+    .unwrap();
+
+    // The synchronous standby hangs (its whole server frozen): it is dropped from the
+    // synchronous set, and commits go on on the primary alone.
+    signal_server(standby_pid, nix::sys::signal::Signal::SIGSTOP);
+    stack.wait_for(
+        "the frozen standby detached",
+        Duration::from_secs(30),
+        |_| events(&stack).contains(&format!("synchronous standby {standby} detached")),
+    );
+    psql(&writer, "INSERT INTO t VALUES (101)").unwrap();
+    // Now the primary dies. Row 101 is on the primary alone: neither the frozen standby nor
+    // the replica may be promoted. Writes stay refused, with the reason, until the old
+    // primary is restarted in place.
+    let out = stack.cli(&["chaos", "kill-db-primary"]);
+    let report = text(&out);
+    let log = events(&stack);
+    assert!(out.status.success(), "{report}\n{log}");
+    assert!(log.contains("no safe promotion"), "{log}");
+    assert!(
+        log.contains(&format!("restarting {primary} in place as the primary")),
+        "{log}"
+    );
+    signal_server(standby_pid, nix::sys::signal::Signal::SIGCONT);
+    let status = stack.wait_for("the cluster back", Duration::from_secs(60), healthy);
+    let db = database(&status).unwrap();
+    assert_eq!(db["primary"], primary.as_str(), "{db}");
+    assert_eq!(db["promotions"], promotions, "nothing was promoted: {db}");
+    assert_eq!(psql(&writer, "SELECT count(*) FROM t").unwrap(), "101");
+    assert!(stack.down().success());
 }
