@@ -1,6 +1,7 @@
-//! `model::time::parse_duration` (the `--duration`, `--delay` and `--jitter` flags of
-//! `updraft chaos`): never panics, and whatever it accepts formats back to the same duration
-//! when whole milliseconds below one second or whole seconds.
+//! `model::time::parse_duration` (every duration typed by a user: `updraft chaos` and
+//! `updraft load` flags, stages files, thresholds): never panics, and whatever it accepts
+//! formats back to the same duration when it is whole microseconds below one second or whole
+//! seconds.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,7 +12,9 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(d) = model::time::parse_duration(text) {
         let shown = model::time::format_duration(d);
-        if d.as_millis() < 1000 || d.as_millis() % 1000 == 0 {
+        let exact = d.subsec_nanos() == 0
+            || (d < std::time::Duration::from_secs(1) && d.subsec_nanos().is_multiple_of(1000));
+        if exact {
             assert_eq!(model::time::parse_duration(&shown), Ok(d), "{text:?} → {shown}");
         }
     }

@@ -219,7 +219,7 @@ mod tests {
         let e = err("ramp to 100 over 10");
         assert!(e.contains("two rates"), "{e}");
         let e = err("ramp to 100 over 10q");
-        assert!(e.contains("unknown time unit `q`"), "{e}");
+        assert!(e.contains("`q` in `"), "{e}");
         let e = err("hold fast for 10s");
         assert!(e.contains("`fast` is neither a rate"), "{e}");
         let e = err("hold 5 for 0s");

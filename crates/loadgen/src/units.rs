@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 /// The spellings, for error messages.
-pub const DURATION_HELP: &str = "a number with a unit: 250us, 500ms, 30s, 2m, 1h or 1m30s";
+pub use model::time::DURATION_HELP;
 pub const RATE_HELP: &str = "requests per second: 200, 200/s or 1.5k/s";
 
 /// Longest duration accepted anywhere (a day): loads are bounded.
@@ -15,57 +15,14 @@ pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 /// Largest rate accepted anywhere (requests per second).
 pub const MAX_RATE: f64 = 10_000_000.0;
 
-/// Parses a duration: one or more `<number><unit>` groups (`us`/`µs`, `ms`, `s`, `m`, `h`).
+/// Parses a duration (the workspace's one parser, [`model::time::parse_duration`]), refusing
+/// anything longer than [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let s = text.trim();
-    if s.is_empty() {
-        return Err(format!("empty duration; write {DURATION_HELP}"));
+    let d = model::time::parse_duration(text)?;
+    if d > MAX_DURATION {
+        return Err(format!("`{}` is longer than the 24 h limit", text.trim()));
     }
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_len = rest
-            .char_indices()
-            .find(|(_, c)| !(c.is_ascii_digit() || *c == '.'))
-            .map(|(i, _)| i)
-            .unwrap_or(rest.len());
-        if num_len == 0 {
-            return Err(format!("`{s}` is not a duration; write {DURATION_HELP}"));
-        }
-        let number: f64 = rest[..num_len]
-            .parse()
-            .map_err(|_| format!("`{s}` is not a duration; write {DURATION_HELP}"))?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .char_indices()
-            .find(|(_, c)| c.is_ascii_digit() || *c == '.')
-            .map(|(i, _)| i)
-            .unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let scale = match unit {
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" | "min" => 60.0,
-            "h" => 3600.0,
-            "" => {
-                return Err(format!(
-                    "`{s}` has no unit; write {DURATION_HELP} (e.g. `{number}s`)"
-                ));
-            }
-            other => {
-                return Err(format!(
-                    "unknown time unit `{other}` in `{s}`; write {DURATION_HELP}"
-                ));
-            }
-        };
-        total += number * scale;
-    }
-    if !total.is_finite() || total > MAX_DURATION.as_secs_f64() {
-        return Err(format!("`{s}` is longer than the 24 h limit"));
-    }
-    Ok(Duration::from_secs_f64(total))
+    Ok(d)
 }
 
 /// Parses a rate in requests per second: a number, optionally with a `k` multiplier and `/s`.
@@ -113,20 +70,7 @@ pub struct Span(pub Duration);
 
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_millis();
-        if ms < 1000 {
-            return write!(f, "{ms}ms");
-        }
-        if !ms.is_multiple_of(1000) {
-            return write!(f, "{:.1}s", self.0.as_secs_f64());
-        }
-        let s = self.0.as_secs();
-        match (s / 3600, (s % 3600) / 60, s % 60) {
-            (0, 0, s) => write!(f, "{s}s"),
-            (0, m, 0) => write!(f, "{m}m"),
-            (0, m, s) => write!(f, "{m}m{s}s"),
-            (h, m, s) => write!(f, "{h}h{m}m{s}s"),
-        }
+        f.write_str(&model::time::format_duration(self.0))
     }
 }
 
@@ -147,7 +91,7 @@ mod tests {
         assert!(
             parse_duration("30x")
                 .unwrap_err()
-                .contains("unknown time unit `x`")
+                .contains("`x` in `30x` is not a time unit")
         );
         assert!(parse_duration("").is_err());
         assert!(parse_duration("s").is_err());

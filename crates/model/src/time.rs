@@ -98,59 +98,102 @@ mod tests {
     }
 }
 
-/// Parses a duration as people write it on a command line: a whole number followed by a unit,
-/// `ms`, `s`, `m` or `h` (`1500ms`, `30s`, `2m`, `1h`), or several of them together (`1m30s`).
-/// A bare number is refused: the unit is part of the meaning.
+/// How durations are written, for error messages.
+pub const DURATION_HELP: &str = "a number with a unit: 250us, 500ms, 30s, 1.5s, 2m, 1h or 1m30s";
+
+/// Parses a duration as people write it on a command line or in a file: a number followed by a
+/// unit, `us` (or `µs`), `ms`, `s`, `m` (or `min`) or `h` (`250us`, `1500ms`, `1.5s`, `2m`,
+/// `1h`), or several of them together (`1m30s`). A bare number is refused: the unit is part of
+/// the meaning. The value is exact to the nanosecond (decimal fractions are not floats).
+/// The one duration parser of the workspace: `updraft chaos`, `updraft load`, stages files and
+/// thresholds all read durations with it.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let help = "write it as a number with a unit: 500ms, 30s, 2m, 1h or 1m30s";
     let s = text.trim();
     if s.is_empty() {
-        return Err(format!("empty duration; {help}"));
+        return Err(format!("empty duration; write {DURATION_HELP}"));
     }
-    let mut total = Duration::ZERO;
+    let too_long = || format!("`{s}` is too long a duration; write {DURATION_HELP}");
+    let mut total: u128 = 0;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(format!("`{text}` is not a duration; {help}"));
+        let whole_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let (whole, after) = rest.split_at(whole_len);
+        let (fraction, after) = match after.strip_prefix('.') {
+            Some(f) => {
+                let len = f.bytes().take_while(u8::is_ascii_digit).count();
+                (&f[..len], &f[len..])
+            }
+            None => ("", after),
+        };
+        if whole.is_empty() && fraction.is_empty() {
+            return Err(format!("`{s}` is not a duration; write {DURATION_HELP}"));
         }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("`{text}` is too long a duration; {help}"))?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let millis = match unit {
-            "ms" => Some(n),
-            "s" => n.checked_mul(1000),
-            "m" => n.checked_mul(60_000),
-            "h" => n.checked_mul(3_600_000),
-            "" => return Err(format!("`{text}` has no unit; {help}")),
-            other => return Err(format!("`{other}` in `{text}` is not a unit; {help}")),
-        }
-        .ok_or_else(|| format!("`{text}` is too long a duration; {help}"))?;
-        total = total
-            .checked_add(Duration::from_millis(millis))
-            .ok_or_else(|| format!("`{text}` is too long a duration; {help}"))?;
+        let unit_len = after
+            .char_indices()
+            .find(|(_, c)| !(c.is_alphabetic()))
+            .map_or(after.len(), |(i, _)| i);
+        let (unit, after) = after.split_at(unit_len);
+        rest = after;
+        let nanos_per_unit: u128 = match unit {
+            "us" | "µs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" | "min" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            "" => {
+                return Err(format!(
+                    "`{s}` has no unit; write {DURATION_HELP} (e.g. `{whole}{}{fraction}s`)",
+                    if fraction.is_empty() { "" } else { "." }
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "`{other}` in `{s}` is not a time unit; write {DURATION_HELP}"
+                ));
+            }
+        };
+        let whole: u128 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().map_err(|_| too_long())?
+        };
+        // Fractions beyond the nanosecond are dropped (at most 18 digits are looked at).
+        let digits = &fraction[..fraction.len().min(18)];
+        let part = if digits.is_empty() {
+            0
+        } else {
+            let numerator: u128 = digits.parse().map_err(|_| too_long())?;
+            numerator * nanos_per_unit / 10u128.pow(digits.len() as u32)
+        };
+        total = whole
+            .checked_mul(nanos_per_unit)
+            .and_then(|n| n.checked_add(part))
+            .and_then(|n| n.checked_add(total))
+            .ok_or_else(too_long)?;
     }
-    Ok(total)
+    let secs = u64::try_from(total / 1_000_000_000).map_err(|_| too_long())?;
+    Ok(Duration::new(secs, (total % 1_000_000_000) as u32))
 }
 
-/// Writes a duration the way [`parse_duration`] reads it, shortest form (`1m30s`, `250ms`).
+/// Writes a duration the way [`parse_duration`] reads it, shortest form (`1m30s`, `250ms`,
+/// `800us`; other fractions of a second as `1.5s`, to a tenth).
 pub fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms == 0 {
+    if d.is_zero() {
         return "0s".into();
     }
-    if !ms.is_multiple_of(1000) {
-        return if ms < 1000 {
-            format!("{ms}ms")
+    if d < Duration::from_secs(1) && d.subsec_nanos().is_multiple_of(1000) {
+        let us = d.as_micros();
+        return if us.is_multiple_of(1000) {
+            format!("{}ms", us / 1000)
         } else {
-            format!("{:.1}s", d.as_secs_f64())
+            format!("{us}us")
         };
     }
-    let (h, m, s) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60);
+    if d.subsec_nanos() != 0 {
+        return format!("{:.1}s", d.as_secs_f64());
+    }
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
     let mut out = String::new();
     if h > 0 {
         out += &format!("{h}h");
@@ -176,13 +219,22 @@ mod duration_tests {
         assert_eq!(ok(" 2m "), Duration::from_secs(120));
         assert_eq!(ok("1h"), Duration::from_secs(3600));
         assert_eq!(ok("1m30s"), Duration::from_secs(90));
+        assert_eq!(ok("1.5s"), Duration::from_millis(1500));
+        assert_eq!(ok(".25s"), Duration::from_millis(250));
+        assert_eq!(ok("250us"), Duration::from_micros(250));
+        assert_eq!(ok("250µs"), Duration::from_micros(250));
+        assert_eq!(ok("2min"), Duration::from_secs(120));
+        assert_eq!(ok("0.1ms"), Duration::from_micros(100));
+        assert_eq!(ok("1.0000000001s"), Duration::from_secs(1));
         for bad in [
             "",
             "30",
             "5x",
             "s",
             "-1s",
-            "1.5s",
+            ".",
+            "1.5",
+            "1e3s",
             "99999999999999999999s",
             "1s 2s",
         ] {
@@ -190,11 +242,12 @@ mod duration_tests {
             assert!(e.contains("30s"), "{bad}: {e}");
         }
         assert!(parse_duration("18446744073709551615h").is_err());
+        assert!(parse_duration("3").unwrap_err().contains("`3s`"));
     }
 
     #[test]
     fn durations_format_back() {
-        for s in ["250ms", "30s", "1m30s", "1h", "2h5m"] {
+        for s in ["250ms", "800us", "30s", "1m30s", "1h", "2h5m"] {
             assert_eq!(format_duration(parse_duration(s).unwrap()), s);
         }
         assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
