@@ -163,7 +163,14 @@ fn holds(c: &Condition, f: &RequestFacts<'_>, query: &mut Option<Vec<(String, St
 /// `example.com:8080` → `example.com`; `[::1]:80` → `[::1]`.
 fn strip_port(host: &str) -> &str {
     if let Some(end) = host.strip_prefix('[').and_then(|h| h.find(']')) {
-        return &host[..end + 2];
+        // `[v6]` or `[v6]:port`; anything else after the bracket is not a port, keep it all
+        // (found by fuzzing: `[]x` used to match as `[]`).
+        let (name, rest) = host.split_at(end + 2);
+        return match rest.strip_prefix(':') {
+            Some(port) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            None if rest.is_empty() => name,
+            _ => host,
+        };
     }
     match host.rsplit_once(':') {
         Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,

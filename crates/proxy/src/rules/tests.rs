@@ -107,6 +107,8 @@ fn host_header_ignores_case_and_port() {
     assert_eq!(matched(&rules, &r), None);
     assert_eq!(strip_port("[::1]:80"), "[::1]");
     assert_eq!(strip_port("[::1]"), "[::1]");
+    assert_eq!(strip_port("[]\x03?"), "[]\x03?");
+    assert_eq!(strip_port("[::1]x:80"), "[::1]x:80");
 }
 
 #[test]

@@ -91,8 +91,12 @@ pub fn parse(text: &str) -> Result<Trace, TraceError> {
                 ),
             });
         }
+        // The last row lasts as long as the interval before it: the trace ends there.
+        let end = rows
+            .last()
+            .map_or(t + 1, |(prev, _)| t.saturating_add(t.saturating_sub(*prev)));
         if let Some((first, _)) = rows.first()
-            && t - first > MAX_SECONDS
+            && end.saturating_sub(*first) > MAX_SECONDS + 1
         {
             return Err(TraceError {
                 line,
@@ -146,6 +150,17 @@ mod tests {
         assert!(parse("0\n").is_err());
         assert!(parse("").is_err());
         assert!(parse(&format!("0,1\n{},1\n", MAX_SECONDS + 1)).is_err());
+        // The last row lasts as long as the interval before it, so it counts toward the limit
+        // (found by fuzzing: 27 days, then one second, then a last row of 27 days).
+        let long = "2026-11-03T12:00:00Z,5.\n2026-11-30T12:00:01Z,7\n";
+        assert!(
+            parse(long)
+                .unwrap_err()
+                .message
+                .contains("longer than 31 days")
+        );
+        let full = parse(&format!("0,1\n{},1\n", MAX_SECONDS / 2)).unwrap();
+        assert!(full.rate.len() as i64 <= MAX_SECONDS + 1);
     }
 }
 
