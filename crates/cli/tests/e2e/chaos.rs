@@ -471,7 +471,10 @@ fn bad_drill_input_gets_one_clear_message_and_changes_nothing() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("`x` in `5x` is not a time unit"), "{stderr}");
+    assert!(
+        stderr.contains("`x` in `5x` is not a time unit"),
+        "{stderr}"
+    );
 
     let port = free_port();
     let stack = Stack::up(
