@@ -491,11 +491,40 @@ fn open_log(path: &Path) -> Result<std::fs::File, NodeError> {
         .map_err(io("open", path))
 }
 
-/// SIGKILLs the whole process group of a postmaster (`pid` leads it).
+/// SIGKILLs a postmaster and everything it started, as a host crash would: its process group
+/// (`pid` leads it) and each child's own group — PostgreSQL's children call `setsid()`, so
+/// the postmaster's group holds the postmaster alone, and a backend, WAL sender or WAL writer
+/// would otherwise outlive it until it notices the postmaster's death. The children are listed
+/// before the postmaster dies (after, they belong to init).
 pub fn kill_group(pid: u32) {
-    if pid > 1 {
-        let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+    if pid <= 1 {
+        return;
     }
+    let children = children_of(pid);
+    let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+    for child in children {
+        let _ = killpg(Pid::from_raw(child as i32), Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(Pid::from_raw(child as i32), Signal::SIGKILL);
+    }
+}
+
+/// The processes whose parent is `pid` (from `/proc/<pid>/stat`, field 4).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| {
+                    let (_, rest) = s.rsplit_once(')')?;
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
 }
 
 /// Fast shutdown (SIGINT): sessions end, every WAL record reaches the standbys, then it exits.
@@ -508,5 +537,49 @@ pub async fn stop_clean(process: &ServerProcess, grace: Duration) {
     }
     if process.exited().is_none() {
         kill_group(process.pid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+
+    #[tokio::test]
+    async fn kill_group_also_kills_children_in_their_own_sessions() {
+        // As a postmaster's children do, the background `sleep` leaves its parent's group.
+        let mut parent = std::process::Command::new("/bin/sh")
+            .args(["-c", "setsid sleep 30 & sleep 30"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = parent.id();
+        let own_group = |c: &u32| compute::procfs::read_stat(*c).is_some_and(|s| s.pgrp == *c);
+        let mut children = Vec::new();
+        for _ in 0..500 {
+            children = children_of(pid);
+            if children.len() == 2 && children.iter().any(own_group) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(children.len(), 2, "{children:?}");
+        assert!(
+            children.iter().any(own_group),
+            "one child leads its own group"
+        );
+        kill_group(pid);
+        parent.wait().unwrap();
+        let gone = |p: u32| compute::procfs::read_stat(p).is_none_or(|s| !s.is_live());
+        for _ in 0..200 {
+            if children.iter().all(|&c| gone(c)) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            children.iter().all(|&c| gone(c)),
+            "{children:?} outlived it"
+        );
     }
 }
