@@ -273,8 +273,10 @@ fn a_replica_whose_disk_fills_up_is_reported_and_catches_up_when_space_returns()
         psql(&replica_addr, "SELECT count(*) FROM big").as_deref() == Ok("250001")
             && events(&stack).contains("main-replica: cleared (disk full")
     });
-    assert!(stack.down().success());
+    // Detached first (lazily: its servers still use it until they stop), so that the stack's
+    // temporary directory can be removed whole.
     drop(disk);
+    assert!(stack.down().success());
 }
 
 /// SIGSTOP or SIGCONT to a server: its postmaster and every child (PostgreSQL's children
