@@ -431,23 +431,28 @@ async fn write_loop(
     }
 }
 
-/// How many acknowledged ids are missing on the (new) primary, read through the writer.
+/// How many acknowledged ids are missing on the (new) primary, read through the writer. A
+/// connection cut meanwhile (the writer endpoint cuts connections when its route changes) is
+/// reopened and the whole check read again, within the deadline.
 async fn verify(target: &Target, acked: &[i64]) -> Result<usize, String> {
     let deadline = Instant::now() + Duration::from_secs(30);
-    let c = loop {
-        match target.connect().await {
-            Ok(c) => break c,
+    loop {
+        let attempt = async {
+            let c = target.connect().await?;
+            let mut present = BTreeSet::new();
+            for chunk in acked.chunks(10_000) {
+                let rows = c
+                    .query("SELECT id FROM updraft_drill WHERE id = ANY($1)", &[&chunk])
+                    .await
+                    .map_err(|e| pg_error(&e))?;
+                present.extend(rows.iter().map(|r| r.get::<_, i64>(0)));
+            }
+            Ok::<usize, String>(acked.iter().filter(|id| !present.contains(id)).count())
+        };
+        match attempt.await {
+            Ok(missing) => return Ok(missing),
             Err(e) if Instant::now() > deadline => return Err(format!("cannot verify: {e}")),
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
-    };
-    let mut present = BTreeSet::new();
-    for chunk in acked.chunks(10_000) {
-        let rows = c
-            .query("SELECT id FROM updraft_drill WHERE id = ANY($1)", &[&chunk])
-            .await
-            .map_err(|e| pg_error(&e))?;
-        present.extend(rows.iter().map(|r| r.get::<_, i64>(0)));
     }
-    Ok(acked.iter().filter(|id| !present.contains(id)).count())
 }
