@@ -46,8 +46,12 @@ resource "aws_db_instance" "replica" {{
     )
 }
 
-pub(crate) fn postgres_installed() -> bool {
-    std::path::Path::new("/usr/lib/postgresql").is_dir()
+/// Fails the test with what to install when PostgreSQL's server binaries are missing.
+pub(crate) fn require_postgres() {
+    assert!(
+        std::path::Path::new("/usr/lib/postgresql").is_dir(),
+        "PostgreSQL is not installed: apt-get install postgresql (see .ci/run)"
+    );
 }
 
 pub(crate) fn database(status: &Value) -> Option<&Value> {
@@ -76,9 +80,7 @@ pub(crate) fn text(out: &std::process::Output) -> String {
 #[test]
 #[allow(clippy::disallowed_methods)] // real processes: wall-clock waits, bounded
 fn failovers_lose_no_acknowledged_write_and_reads_survive_a_replica() {
-    if !postgres_installed() {
-        panic!("PostgreSQL is not installed: apt-get install postgresql (see .ci/run)");
-    }
+    require_postgres();
     let port = free_port();
     let db_port = free_port();
     let stack = Stack::up("db-failover", &db_config(90, port, db_port), port);
@@ -224,9 +226,7 @@ fn a_missing_postgresql_names_the_package_and_starts_nothing() {
 #[test]
 #[allow(clippy::disallowed_methods)] // real processes: wall-clock waits, bounded
 fn a_data_directory_that_is_not_ours_is_left_alone_and_said() {
-    if !postgres_installed() {
-        panic!("PostgreSQL is not installed: apt-get install postgresql (see .ci/run)");
-    }
+    require_postgres();
     let port = free_port();
     let stack = Stack::up_with(
         "db-foreign",

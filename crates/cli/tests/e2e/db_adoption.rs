@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::database::{database, db_config, healthy, postgres_installed, psql, psql_user, text};
+use crate::database::{database, db_config, healthy, psql, psql_user, require_postgres, text};
 use crate::support::{Stack, free_port, process_alive};
 
 /// Field 22 of `/proc/<pid>/stat`: with the pid, names a process.
@@ -67,10 +67,7 @@ fn events(stack: &Stack) -> String {
 
 #[test]
 fn a_restarted_updraft_adopts_its_postgresql_servers() {
-    assert!(
-        postgres_installed(),
-        "PostgreSQL is not installed: apt-get install postgresql (see .ci/run)"
-    );
+    require_postgres();
     let port = free_port();
     let db_port = free_port();
     let writer = format!("127.0.0.2:{db_port}");

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::database::{database, db_config, healthy, postgres_installed, psql, psql_user, text};
+use crate::database::{database, db_config, healthy, psql, psql_user, require_postgres, text};
 use crate::support::{Stack, free_port};
 
 fn events(stack: &Stack) -> String {
@@ -28,10 +28,7 @@ fn node_note(status: &Value, needle: &str) -> bool {
 
 #[test]
 fn changed_credentials_are_reported_and_updrafts_own_are_set_again() {
-    assert!(
-        postgres_installed(),
-        "PostgreSQL is not installed: apt-get install postgresql (see .ci/run)"
-    );
+    require_postgres();
     let port = free_port();
     let db_port = free_port();
     let writer = format!("127.0.0.2:{db_port}");
@@ -198,10 +195,7 @@ impl Drop for SmallDisk {
 
 #[test]
 fn a_replica_whose_disk_fills_up_is_reported_and_catches_up_when_space_returns() {
-    assert!(
-        postgres_installed(),
-        "PostgreSQL is not installed: apt-get install postgresql (see .ci/run)"
-    );
+    require_postgres();
     let port = free_port();
     let db_port = free_port();
     let writer = format!("127.0.0.2:{db_port}");
@@ -305,10 +299,7 @@ fn signal_server(postmaster: u64, signal: nix::sys::signal::Signal) {
 
 #[test]
 fn with_the_synchronous_standby_gone_too_nothing_unsafe_is_promoted() {
-    assert!(
-        postgres_installed(),
-        "PostgreSQL is not installed: apt-get install postgresql (see .ci/run)"
-    );
+    require_postgres();
     let port = free_port();
     let db_port = free_port();
     let writer = format!("127.0.0.2:{db_port}");

@@ -13,21 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Stack, free_port, healthy_targets, stack_config, updraft_bin};
-
-const POLICY: &str = r#"
-resource "aws_autoscaling_policy" "cpu" {
-  name                   = "cpu-target-50"
-  autoscaling_group_name = aws_autoscaling_group.app.name
-  policy_type            = "TargetTrackingScaling"
-  target_tracking_configuration {
-    predefined_metric_specification {
-      predefined_metric_type = "ASGAverageCPUUtilization"
-    }
-    target_value = 50
-  }
-}
-"#;
+use crate::support::{CPU_TARGET_50, Stack, free_port, healthy_targets, stack_config, updraft_bin};
 
 /// Seconds of the whole load run (ramp, then hold).
 const RUN_S: u32 = 36;
@@ -67,7 +53,7 @@ fn a_load_ramp_scales_the_group_out_and_p99_recovers() {
             "  health_check_grace_period = 10\n",
             "  health_check_grace_period = 10\n  default_instance_warmup   = 2\n",
         )
-        + POLICY;
+        + CPU_TARGET_50;
     let stack = Stack::up("ramp", &config, port);
     stack.wait_for("1 healthy target", Duration::from_secs(60), |s| {
         healthy_targets(s).len() == 1

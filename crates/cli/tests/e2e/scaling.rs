@@ -11,21 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Stack, free_port, get, healthy_targets, stack_config};
-
-const POLICY: &str = r#"
-resource "aws_autoscaling_policy" "cpu" {
-  name                   = "cpu-target-50"
-  autoscaling_group_name = aws_autoscaling_group.app.name
-  policy_type            = "TargetTrackingScaling"
-  target_tracking_configuration {
-    predefined_metric_specification {
-      predefined_metric_type = "ASGAverageCPUUtilization"
-    }
-    target_value = 50
-  }
-}
-"#;
+use crate::support::{CPU_TARGET_50, Stack, free_port, get, healthy_targets, stack_config};
 
 /// One CPU-heavy request (MyLearning's quiz grading burns `work` units of hashing).
 fn grade(addr: SocketAddr, work: u32) -> std::io::Result<u16> {
@@ -73,7 +59,7 @@ fn target_tracking_scales_out_on_load_and_back_in_without_failed_requests() {
             "  health_check_grace_period = 10\n",
             "  health_check_grace_period = 10\n  default_instance_warmup   = 2\n",
         )
-        + POLICY;
+        + CPU_TARGET_50;
     let stack = Stack::up("scaling", &config, port);
     let addr = stack.addr();
     stack.wait_for("1 healthy target", Duration::from_secs(60), |s| {

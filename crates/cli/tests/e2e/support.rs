@@ -379,3 +379,18 @@ pub fn process_alive(pid: u32) -> bool {
         })
         .is_some_and(|zombie| !zombie)
 }
+
+/// A target-tracking policy on the group `app`: average CPU at 50 %.
+pub const CPU_TARGET_50: &str = r#"
+resource "aws_autoscaling_policy" "cpu" {
+  name                   = "cpu-target-50"
+  autoscaling_group_name = aws_autoscaling_group.app.name
+  policy_type            = "TargetTrackingScaling"
+  target_tracking_configuration {
+    predefined_metric_specification {
+      predefined_metric_type = "ASGAverageCPUUtilization"
+    }
+    target_value = 50
+  }
+}
+"#;
