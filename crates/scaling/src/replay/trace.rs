@@ -32,14 +32,22 @@ impl fmt::Display for TraceError {
 /// Longest trace accepted: 31 days of seconds.
 pub const MAX_SECONDS: i64 = 31 * 86_400;
 
+/// Seconds a timestamp may have: RFC 3339's years 1 to 9999, so that times computed from
+/// the trace never overflow (found by fuzzing).
+const SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
 fn timestamp(text: &str) -> Option<i64> {
-    if let Ok(n) = text.parse::<i64>() {
-        return Some(n);
-    }
-    if let Ok(f) = text.parse::<f64>() {
-        return (f.is_finite() && f.abs() < 1e15).then_some(f.floor() as i64);
-    }
-    text.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
+    let seconds = if let Ok(n) = text.parse::<i64>() {
+        n
+    } else if let Ok(f) = text.parse::<f64>() {
+        if !(f.is_finite() && f.abs() < 1e15) {
+            return None;
+        }
+        f.floor() as i64
+    } else {
+        text.parse::<jiff::Timestamp>().ok()?.as_second()
+    };
+    SECONDS.contains(&seconds).then_some(seconds)
 }
 
 /// Parses a trace.
@@ -68,7 +76,7 @@ pub fn parse(text: &str) -> Result<Trace, TraceError> {
             return Err(TraceError {
                 line,
                 message: format!(
-                    "`{ts}` is neither whole seconds nor an RFC 3339 time like 2026-11-30T12:00:00Z"
+                    "`{ts}` is neither seconds (from the years 1 to 9999) nor an RFC 3339 time like 2026-11-30T12:00:00Z"
                 ),
             });
         };
@@ -92,9 +100,9 @@ pub fn parse(text: &str) -> Result<Trace, TraceError> {
             });
         }
         // The last row lasts as long as the interval before it: the trace ends there.
-        let end = rows
-            .last()
-            .map_or(t + 1, |(prev, _)| t.saturating_add(t.saturating_sub(*prev)));
+        let end = rows.last().map_or(t.saturating_add(1), |(prev, _)| {
+            t.saturating_add(t.saturating_sub(*prev))
+        });
         if let Some((first, _)) = rows.first()
             && end.saturating_sub(*first) > MAX_SECONDS + 1
         {
@@ -150,6 +158,14 @@ mod tests {
         assert!(parse("0\n").is_err());
         assert!(parse("").is_err());
         assert!(parse(&format!("0,1\n{},1\n", MAX_SECONDS + 1)).is_err());
+        assert!(
+            parse(&format!("{},1\n", i64::MAX))
+                .unwrap_err()
+                .message
+                .contains("9999")
+        );
+        assert!(parse("253402300799,1\n").is_ok());
+        assert!(parse(&format!("{},1\n{},1\n", i64::MIN, i64::MAX)).is_err());
         // The last row lasts as long as the interval before it, so it counts toward the limit
         // (found by fuzzing: 27 days, then one second, then a last row of 27 days).
         let long = "2026-11-03T12:00:00Z,5.\n2026-11-30T12:00:01Z,7\n";
