@@ -310,6 +310,30 @@ impl<'a> Ctx<'a> {
         crate::lifecycle::hooks_for(self.observed.lifecycle_hooks, transition).collect()
     }
 
+    /// Holds instance `id` in the wait `state` until the `transition`'s lifecycle hooks are
+    /// answered. False (and nothing done) when the group has no hook for that transition.
+    pub fn wait_for_hooks(
+        &mut self,
+        id: &InstanceId,
+        transition: LifecycleTransition,
+        state: LifecycleState,
+    ) -> bool {
+        let hooks = self.hooks(transition);
+        if hooks.is_empty() {
+            return false;
+        }
+        let actions = hooks
+            .iter()
+            .map(|h| LifecycleAction::start(h, self.now))
+            .collect();
+        self.actions.push(Action::WaitForLifecycleActions {
+            id: id.clone(),
+            state,
+            actions,
+        });
+        true
+    }
+
     /// Says why the group is held back, unless an earlier step already did.
     pub fn wait(&mut self, why: impl Into<String>) {
         if self.waiting.is_none() {

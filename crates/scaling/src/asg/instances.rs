@@ -36,20 +36,13 @@ pub(super) fn step(ctx: &mut Ctx<'_>) {
             }
             (_, ProcessState::Exited { detail }) => exited(ctx, inst, detail),
             (LifecycleState::Pending, ProcessState::Running) => {
-                let hooks = ctx.hooks(LifecycleTransition::InstanceLaunching);
-                if hooks.is_empty() {
+                if !ctx.wait_for_hooks(
+                    &inst.id,
+                    LifecycleTransition::InstanceLaunching,
+                    LifecycleState::PendingWait,
+                ) {
                     ctx.actions.push(Action::PutInService {
                         id: inst.id.clone(),
-                    });
-                } else {
-                    let actions = hooks
-                        .iter()
-                        .map(|h| LifecycleAction::start(h, ctx.now))
-                        .collect();
-                    ctx.actions.push(Action::WaitForLifecycleActions {
-                        id: inst.id.clone(),
-                        state: LifecycleState::PendingWait,
-                        actions,
                     });
                 }
             }
@@ -74,18 +67,12 @@ pub(super) fn step(ctx: &mut Ctx<'_>) {
                 let Some(pool) = &ctx.spec.warm_pool else {
                     continue; // the warm pool step terminates it
                 };
-                let hooks = ctx.hooks(LifecycleTransition::InstanceLaunching);
-                if !hooks.is_empty() {
-                    let actions = hooks
-                        .iter()
-                        .map(|h| LifecycleAction::start(h, ctx.now))
-                        .collect();
-                    ctx.actions.push(Action::WaitForLifecycleActions {
-                        id: inst.id.clone(),
-                        state: LifecycleState::WarmedPendingWait,
-                        actions,
-                    });
-                } else if inst.booted || ctx.now.since(inst.launched_at) >= BOOT_PROOF {
+                let waiting = ctx.wait_for_hooks(
+                    &inst.id,
+                    LifecycleTransition::InstanceLaunching,
+                    LifecycleState::WarmedPendingWait,
+                );
+                if !waiting && (inst.booted || ctx.now.since(inst.launched_at) >= BOOT_PROOF) {
                     ctx.actions.push(Action::EnterWarmPool {
                         id: inst.id.clone(),
                         state: settled_state(pool.pool_state),
@@ -173,17 +160,13 @@ fn drained(ctx: &mut Ctx<'_>, inst: &InstanceView) {
         });
         return;
     }
-    let hooks = ctx.hooks(LifecycleTransition::InstanceTerminating);
-    if !hooks.is_empty() && !exited {
-        let actions = hooks
-            .iter()
-            .map(|h| LifecycleAction::start(h, ctx.now))
-            .collect();
-        ctx.actions.push(Action::WaitForLifecycleActions {
-            id: inst.id.clone(),
-            state: LifecycleState::TerminatingWait,
-            actions,
-        });
+    if !exited
+        && ctx.wait_for_hooks(
+            &inst.id,
+            LifecycleTransition::InstanceTerminating,
+            LifecycleState::TerminatingWait,
+        )
+    {
         return;
     }
     ctx.actions.push(Action::Terminate {
