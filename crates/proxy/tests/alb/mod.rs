@@ -2,6 +2,7 @@
 
 mod balancing;
 mod changes;
+mod http1;
 mod metrics;
 mod protocols;
 mod rules;

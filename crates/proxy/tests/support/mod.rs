@@ -1,5 +1,7 @@
 //! Test support for the proxy integration tests: backends that answer with their own name,
-//! snapshot builders, clients, and time bounds.
+//! snapshot builders, clients, and time bounds. [`raw`]: HTTP/1.1 byte for byte on both sides.
+
+pub mod raw;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
