@@ -77,7 +77,7 @@ fuzz_target!(|data: &[u8]| {
         host: None,
         path: subject,
         query: Some(query),
-        headers: &headers,
+        headers: (&headers).into(),
         source: "127.0.0.1".parse().unwrap(),
     };
     let path_hit = only(0).first_match(&f).is_some();

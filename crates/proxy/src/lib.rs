@@ -26,6 +26,7 @@ mod error;
 mod fault;
 pub mod framing;
 pub mod health;
+pub mod header_view;
 pub mod l4;
 mod l7;
 mod listener;
@@ -43,6 +44,7 @@ use std::net::SocketAddr;
 
 pub use counters::TargetGroupCounters;
 pub use error::ApplyError;
+pub use header_view::HeaderView;
 pub use fault::{FaultConfig, FaultKind};
 pub use metrics::quantile;
 pub use plane::{DataPlane, DataPlaneOptions, ListenerTraffic, TargetGroupTraffic, Traffic};

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderValue, StatusCode};
 use model::{
     Action, Algorithm, AvailabilityZone, ProtocolVersion, Redirect, Stickiness, TargetHealth,
     TargetHealthReason, TargetHealthState,
@@ -24,6 +24,7 @@ use model::{
 use crate::TargetHealthReport;
 use crate::access_log::AccessLog;
 use crate::balance;
+use crate::HeaderView;
 use crate::rules::{RequestFacts, RuleSet};
 use crate::snapshot::{ListenerConfig, Snapshot};
 use crate::sticky::{self, StickinessKey, TokenTable};
@@ -107,7 +108,7 @@ pub(crate) struct GroupChoice<'a> {
 impl Forward {
     /// The target group for the next request (honouring an `AWSALBTG` cookie when the action
     /// is sticky); `None` when every weight is 0.
-    pub(crate) fn pick_group(&self, headers: &HeaderMap) -> Option<GroupChoice<'_>> {
+    pub(crate) fn pick_group(&self, headers: HeaderView<'_>) -> Option<GroupChoice<'_>> {
         if let Some((max_age, tokens)) = &self.stickiness {
             if let Some(i) = sticky::find_cookie(headers, sticky::GROUP_COOKIE)
                 .and_then(|c| tokens.lookup(c))
@@ -232,7 +233,7 @@ impl GroupRoute {
     /// target that just failed (used by the safe retry).
     pub(crate) fn pick(
         &self,
-        headers: &HeaderMap,
+        headers: HeaderView<'_>,
         exclude: Option<&Arc<TargetRuntime>>,
         now_ms: u64,
     ) -> Option<TargetChoice> {
@@ -523,6 +524,7 @@ fn compile_action(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderMap;
     use crate::health::{CheckOutcome, Thresholds};
     use crate::snapshot::fixtures::{group, listener};
 
@@ -557,8 +559,8 @@ mod tests {
         if let Some(c) = cookies {
             h.insert(http::header::COOKIE, HeaderValue::from_str(c).unwrap());
         }
-        let g = fwd.pick_group(&h).unwrap().group;
-        g.pick(&h, None, 0).unwrap().target
+        let g = fwd.pick_group((&h).into()).unwrap().group;
+        g.pick((&h).into(), None, 0).unwrap().target
     }
 
     fn pass(rt: &TargetRuntime) {
@@ -616,11 +618,11 @@ mod tests {
         };
         let (routing, rts) = compiled(&s);
         let g = forward_of(&routing)
-            .pick_group(&HeaderMap::new())
+            .pick_group((&HeaderMap::new()).into())
             .unwrap()
             .group;
         for _ in 0..4 {
-            let picked = g.pick(&HeaderMap::new(), Some(&rts["a"]), 0).unwrap();
+            let picked = g.pick((&HeaderMap::new()).into(), Some(&rts["a"]), 0).unwrap();
             assert_eq!(picked.target.id, "b");
         }
     }
@@ -661,6 +663,7 @@ mod stickiness_tests {
     use model::WeightedTargetGroup;
 
     use super::*;
+    use http::HeaderMap;
     use crate::health::{CheckOutcome, Thresholds};
     use crate::snapshot::fixtures::{group, listener};
 
@@ -750,8 +753,8 @@ mod stickiness_tests {
         // 30 clients, each gets a cookie naming its target.
         let clients: Vec<(String, String)> = (0..30)
             .map(|_| {
-                let g = forward(&r).pick_group(&HeaderMap::new()).unwrap().group;
-                let c = g.pick(&HeaderMap::new(), None, 0).unwrap();
+                let g = forward(&r).pick_group((&HeaderMap::new()).into()).unwrap().group;
+                let c = g.pick((&HeaderMap::new()).into(), None, 0).unwrap();
                 (value(&c.stick.unwrap().cookie), c.target.id.clone())
             })
             .collect();
@@ -759,19 +762,19 @@ mod stickiness_tests {
         let r = f.compile(&snapshot(10, lb.clone()));
         for (cookie, target) in &clients {
             let h = headers(cookie);
-            let g = forward(&r).pick_group(&h).unwrap().group;
-            assert_eq!(&g.pick(&h, None, 0).unwrap().target.id, target);
+            let g = forward(&r).pick_group((&h).into()).unwrap().group;
+            assert_eq!(&g.pick((&h).into(), None, 0).unwrap().target.id, target);
         }
         // A forged or foreign cookie is ignored: plain round robin.
         let h = headers("AWSALB=00112233445566778899aabbccddeeff");
-        let g = forward(&r).pick_group(&h).unwrap().group;
-        assert!(g.pick(&h, None, 0).is_some());
+        let g = forward(&r).pick_group((&h).into()).unwrap().group;
+        assert!(g.pick((&h).into(), None, 0).is_some());
         // Scale in to 1: the clients of t1 and t2 move to t0 and get a new cookie.
         let r = f.compile(&snapshot(1, lb));
         let (cookie, _) = clients.iter().find(|(_, t)| t == "t2").unwrap();
         let h = headers(cookie);
-        let g = forward(&r).pick_group(&h).unwrap().group;
-        let c = g.pick(&h, None, 0).unwrap();
+        let g = forward(&r).pick_group((&h).into()).unwrap().group;
+        let c = g.pick((&h).into(), None, 0).unwrap();
         assert_eq!(c.target.id, "t0");
         assert_ne!(&value(&c.stick.unwrap().cookie), cookie);
     }
@@ -783,13 +786,13 @@ mod stickiness_tests {
         });
         let mut f = Fixture::new();
         let r = f.compile(&snapshot(2, lb));
-        let g = forward(&r).pick_group(&HeaderMap::new()).unwrap().group;
-        let c = g.pick(&HeaderMap::new(), None, 0).unwrap();
+        let g = forward(&r).pick_group((&HeaderMap::new()).into()).unwrap().group;
+        let c = g.pick((&HeaderMap::new()).into(), None, 0).unwrap();
         let cookie = value(&c.stick.unwrap().cookie);
         c.target.record(&CheckOutcome::Timeout, T);
         c.target.record(&CheckOutcome::Timeout, T);
         let h = headers(&cookie);
-        let again = g.pick(&h, None, 0).unwrap();
+        let again = g.pick((&h).into(), None, 0).unwrap();
         assert_ne!(again.target.id, c.target.id);
     }
 
@@ -801,8 +804,8 @@ mod stickiness_tests {
         });
         let mut f = Fixture::new();
         let r = f.compile(&snapshot(3, app));
-        let g = forward(&r).pick_group(&HeaderMap::new()).unwrap().group;
-        let c = g.pick(&HeaderMap::new(), None, 0).unwrap();
+        let g = forward(&r).pick_group((&HeaderMap::new()).into()).unwrap().group;
+        let c = g.pick((&HeaderMap::new()).into(), None, 0).unwrap();
         let stick = c.stick.unwrap();
         assert_eq!(stick.when_app_sets.as_deref(), Some("session"));
         let alb = value(&stick.cookie);
@@ -810,14 +813,14 @@ mod stickiness_tests {
         let with_session = headers(&format!("session=abc; {alb}"));
         for _ in 0..5 {
             assert_eq!(
-                g.pick(&with_session, None, 0).unwrap().target.id,
+                g.pick((&with_session).into(), None, 0).unwrap().target.id,
                 c.target.id
             );
         }
         // Without the application's cookie, the request is balanced anew.
         let without = headers(&alb);
         let ids: Vec<_> = (0..3)
-            .map(|_| g.pick(&without, None, 0).unwrap().target.id.clone())
+            .map(|_| g.pick((&without).into(), None, 0).unwrap().target.id.clone())
             .collect();
         assert!(ids.iter().any(|id| id != &c.target.id), "{ids:?}");
     }
@@ -851,13 +854,13 @@ mod stickiness_tests {
             stickiness: Some(Duration::from_secs(300)),
         };
         let r = f.compile(&s);
-        let first = forward(&r).pick_group(&HeaderMap::new()).unwrap();
+        let first = forward(&r).pick_group((&HeaderMap::new()).into()).unwrap();
         let key = first.group.key.clone();
         let cookie = value(first.set_cookie.as_ref().unwrap());
         assert!(cookie.starts_with("AWSALBTG="));
         let h = headers(&cookie);
         for _ in 0..6 {
-            let again = forward(&r).pick_group(&h).unwrap();
+            let again = forward(&r).pick_group((&h).into()).unwrap();
             assert_eq!(again.group.key, key);
             assert!(again.set_cookie.is_none());
         }
@@ -877,6 +880,6 @@ mod stickiness_tests {
             stickiness: Some(Duration::from_secs(300)),
         };
         let r = f.compile(&s);
-        assert_eq!(forward(&r).pick_group(&h).unwrap().group.key, other);
+        assert_eq!(forward(&r).pick_group((&h).into()).unwrap().group.key, other);
     }
 }

@@ -11,7 +11,9 @@
 use std::collections::HashMap;
 
 use hmac::{Hmac, Mac};
-use http::{HeaderMap, HeaderValue, header};
+use http::HeaderValue;
+
+use crate::HeaderView;
 use sha2::Sha256;
 
 pub(crate) const LB_COOKIE: &str = "AWSALB";
@@ -111,11 +113,9 @@ impl TokenTable {
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
-pub(crate) fn find_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn find_cookie<'a>(headers: HeaderView<'a>, name: &str) -> Option<&'a str> {
     headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+        .get_all("cookie")
         .flat_map(|v| v.split(';'))
         .find_map(|pair| {
             let (k, v) = pair.trim().split_once('=')?;
@@ -124,11 +124,9 @@ pub(crate) fn find_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a 
 }
 
 /// Whether the response sets cookie `name`.
-pub(crate) fn sets_cookie(headers: &HeaderMap, name: &str) -> bool {
+pub(crate) fn sets_cookie(headers: HeaderView<'_>, name: &str) -> bool {
     headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+        .get_all("set-cookie")
         .any(|v| v.split_once('=').is_some_and(|(k, _)| k.trim() == name))
 }
 
@@ -142,6 +140,7 @@ pub(crate) fn set_cookie(name: &str, value: &str, max_age_secs: u64) -> HeaderVa
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::{HeaderMap, header};
 
     #[test]
     fn tokens_are_stable_keyed_and_round_trip() {
@@ -175,16 +174,16 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append(header::COOKIE, HeaderValue::from_static("a=1; AWSALB=xyz"));
         h.append(header::COOKIE, HeaderValue::from_static("session=\"s1\""));
-        assert_eq!(find_cookie(&h, "AWSALB"), Some("xyz"));
-        assert_eq!(find_cookie(&h, "session"), Some("s1"));
-        assert_eq!(find_cookie(&h, "AWSALBTG"), None);
+        assert_eq!(find_cookie((&h).into(), "AWSALB"), Some("xyz"));
+        assert_eq!(find_cookie((&h).into(), "session"), Some("s1"));
+        assert_eq!(find_cookie((&h).into(), "AWSALBTG"), None);
         let mut r = HeaderMap::new();
         r.append(
             header::SET_COOKIE,
             HeaderValue::from_static("session=abc; Path=/"),
         );
-        assert!(sets_cookie(&r, "session"));
-        assert!(!sets_cookie(&r, "sess"));
+        assert!(sets_cookie((&r).into(), "session"));
+        assert!(!sets_cookie((&r).into(), "sess"));
         assert_eq!(
             set_cookie(LB_COOKIE, "00", 60),
             "AWSALB=00; Max-Age=60; Path=/"

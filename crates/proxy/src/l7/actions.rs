@@ -126,7 +126,7 @@ mod tests {
             host: Some("www.example.com:8080"),
             path,
             query,
-            headers,
+            headers: headers.into(),
             source: "127.0.0.1".parse().unwrap(),
         }
     }

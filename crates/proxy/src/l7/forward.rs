@@ -363,7 +363,7 @@ fn decide(
         host: host_of(req),
         path: req.uri().path(),
         query: req.uri().query(),
-        headers: req.headers(),
+        headers: req.headers().into(),
         source: conn.client.ip(),
     };
     let (action, priority) = listener.action(&facts);
@@ -382,13 +382,13 @@ fn decide(
             Generated::Redirect,
         ),
         RouteAction::Forward(fwd) => {
-            let Some(choice) = fwd.pick_group(req.headers()) else {
+            let Some(choice) = fwd.pick_group(req.headers().into()) else {
                 return (
                     Decision::Respond(error::service_unavailable(), Generated::Error),
                     log,
                 );
             };
-            let Some(target) = choice.group.pick(req.headers(), None, now) else {
+            let Some(target) = choice.group.pick(req.headers().into(), None, now) else {
                 shared.counters(&choice.group.key).count(Outcome::Elb(503));
                 return (
                     Decision::Respond(error::service_unavailable(), Generated::Error),
@@ -452,7 +452,7 @@ async fn forward(
             // keep-alive connection broke (a new connection will likely do).
             let other = plan
                 .group
-                .pick(&head.headers, Some(target), now)
+                .pick((&head.headers).into(), Some(target), now)
                 .map(|c| c.target)
                 .or_else(|| {
                     matches!(e, UpstreamError::Closed { reused: true, .. })
@@ -615,7 +615,7 @@ fn respond(
         && stick
             .when_app_sets
             .as_deref()
-            .is_none_or(|app| sticky::sets_cookie(&parts.headers, app))
+            .is_none_or(|app| sticky::sets_cookie((&parts.headers).into(), app))
     {
         parts.headers.append(header::SET_COOKIE, stick.cookie);
     }

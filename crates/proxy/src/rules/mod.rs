@@ -19,7 +19,7 @@ mod wildcard;
 
 use std::net::IpAddr;
 
-use http::{HeaderMap, HeaderName};
+use http::HeaderName;
 use ipnet::IpNet;
 use model::{ListenerRule, RuleCondition};
 
@@ -34,7 +34,7 @@ pub struct RequestFacts<'a> {
     pub path: &'a str,
     /// Without the `?`.
     pub query: Option<&'a str>,
-    pub headers: &'a HeaderMap,
+    pub headers: crate::HeaderView<'a>,
     /// The client address of the connection.
     pub source: IpAddr,
 }
@@ -139,9 +139,7 @@ fn holds(c: &Condition, f: &RequestFacts<'_>, query: &mut Option<Vec<(String, St
         Condition::Path(patterns) => patterns.iter().any(|p| p.matches(f.path)),
         Condition::Header(name, patterns) => f
             .headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
+            .get_all(name.as_str())
             .any(|v| patterns.iter().any(|p| p.matches(v))),
         Condition::Method(methods) => methods.iter().any(|m| &**m == f.method),
         Condition::Query(pairs) => {

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use http::HeaderValue;
+use http::{HeaderMap, HeaderValue};
 use model::{Action, QueryStringPair};
 
 use super::*;
@@ -50,7 +50,7 @@ impl Req {
             host: self.host,
             path: self.path,
             query: self.query,
-            headers: &self.headers,
+            headers: (&self.headers).into(),
             source: self.source,
         }
     }
