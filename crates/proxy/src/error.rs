@@ -80,6 +80,16 @@ pub(crate) fn bad_request_and_close() -> http::Response<ProxyBody> {
 }
 
 /// 503: no target to send the request to (ALB: "no registered targets").
+pub(crate) fn header_fields_too_large() -> http::Response<ProxyBody> {
+    let mut r = page(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "431 Request Header Fields Too Large",
+    );
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
 pub(crate) fn service_unavailable() -> http::Response<ProxyBody> {
     page(
         StatusCode::SERVICE_UNAVAILABLE,

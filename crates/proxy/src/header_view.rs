@@ -88,10 +88,22 @@ mod tests {
         map.append("cookie", HeaderValue::from_static("b=2"));
         map.append("cookie", HeaderValue::from_bytes(b"c=\xff").unwrap());
         let raw = [
-            httparse::Header { name: "Cookie", value: b"a=1" },
-            httparse::Header { name: "X-Other", value: b"x" },
-            httparse::Header { name: "COOKIE", value: b"b=2" },
-            httparse::Header { name: "cookie", value: b"c=\xff" },
+            httparse::Header {
+                name: "Cookie",
+                value: b"a=1",
+            },
+            httparse::Header {
+                name: "X-Other",
+                value: b"x",
+            },
+            httparse::Header {
+                name: "COOKIE",
+                value: b"b=2",
+            },
+            httparse::Header {
+                name: "cookie",
+                value: b"c=\xff",
+            },
         ];
         for view in [HeaderView::from(&map), HeaderView::Raw(&raw)] {
             assert_eq!(view.get_all("cookie").collect::<Vec<_>>(), ["a=1", "b=2"]);

@@ -26,6 +26,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::ApplyError;
 use crate::framing::Framing;
 use crate::l7::forward::{self, ConnInfo};
+use crate::l7::h1::{self, Rewind};
 use crate::metrics::ListenerCounters;
 use crate::plane::Shared;
 
@@ -141,7 +142,7 @@ async fn accept_loop(
 }
 
 /// Resolves when the listener is told to stop (or its owner is gone).
-async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
+pub(crate) async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
     // The borrowed value is dropped here, before any other await (it is not Send).
     let _ = stopped.wait_for(|stop| *stop).await;
 }
@@ -172,6 +173,32 @@ async fn serve_connection(
     ListenerCounters::add(&counters.new_connections, 1);
     ListenerCounters::add(&counters.active_connections, 1);
     let _open = OpenConnection(Arc::clone(counters));
+    let idle_timeout = shared
+        .routing
+        .load()
+        .listeners
+        .get(&*info.listener)
+        .map_or(shared.options.idle_timeout, |l| l.idle_timeout);
+    let stream = if shared.options.http1_fast_path {
+        match h1::serve(stream, &info, &shared, &mut stopped, idle_timeout).await {
+            Some(rest) => rest,
+            None => return,
+        }
+    } else {
+        Rewind::new(stream, Vec::new())
+    };
+    serve_with_hyper(stream, info, shared, stopped, idle_timeout).await;
+}
+
+/// Serves a connection with hyper: HTTP/2, upgrades, and the HTTP/1.x requests the fast path
+/// hands over.
+async fn serve_with_hyper(
+    stream: Rewind,
+    info: Arc<ConnInfo>,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+    idle_timeout: Duration,
+) {
     let io = TokioIo::new(ClientIo {
         inner: stream,
         conn: Arc::clone(&info),
@@ -181,12 +208,7 @@ async fn serve_connection(
     let svc_info = Arc::clone(&info);
     let service =
         service_fn(move |req| forward::serve(Arc::clone(&svc_shared), Arc::clone(&svc_info), req));
-    let idle_timeout = shared
-        .routing
-        .load()
-        .listeners
-        .get(&*info.listener)
-        .map_or(shared.options.idle_timeout, |l| l.idle_timeout);
+    info.activity.touch();
     let conn = shared.server.serve_connection_with_upgrades(io, service);
     let mut conn = std::pin::pin!(conn);
     tokio::select! {
@@ -202,7 +224,7 @@ async fn serve_connection(
 /// (`ProcessedBytes`) on every read and write that moves bytes, and shows what it reads to the
 /// request framing tracker (request smuggling defences, see [`crate::framing`]).
 struct ClientIo {
-    inner: TcpStream,
+    inner: Rewind,
     conn: Arc<ConnInfo>,
     framing: Framing,
 }

@@ -46,6 +46,9 @@ pub struct DataPlaneOptions {
     /// Wall-clock time (Unix seconds) when the data plane was created, for request ids
     /// (`X-Amzn-Trace-Id`) and access logs: the data plane reads only a monotonic clock.
     pub epoch_unix_secs: u64,
+    /// Serve plain HTTP/1.1 requests with the fast path (`crate::l7::h1`) rather than hyper.
+    /// On by default; off only to compare the two (`UPDRAFT_HTTP1=hyper`).
+    pub http1_fast_path: bool,
 }
 
 impl Default for DataPlaneOptions {
@@ -55,6 +58,7 @@ impl Default for DataPlaneOptions {
             connect_timeout: Duration::from_secs(10),
             stickiness_key: StickinessKey::random(),
             epoch_unix_secs: 0,
+            http1_fast_path: true,
         }
     }
 }

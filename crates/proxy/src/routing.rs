@@ -21,10 +21,10 @@ use model::{
     TargetHealthReason, TargetHealthState,
 };
 
+use crate::HeaderView;
 use crate::TargetHealthReport;
 use crate::access_log::AccessLog;
 use crate::balance;
-use crate::HeaderView;
 use crate::rules::{RequestFacts, RuleSet};
 use crate::snapshot::{ListenerConfig, Snapshot};
 use crate::sticky::{self, StickinessKey, TokenTable};
@@ -58,6 +58,9 @@ pub(crate) struct ListenerRoute {
     /// `LoadBalancer` dimension (`app/<name>/<id>`), for access logs.
     pub(crate) load_balancer: String,
     pub(crate) access_log: Option<Arc<AccessLog>>,
+    /// Every action forwards (if at all) to HTTP/1.1 target groups, so the HTTP/1.1 fast path
+    /// ([`crate::h1`]) can serve the listener's HTTP/1.1 requests.
+    pub(crate) http1_only: bool,
 }
 
 impl ListenerRoute {
@@ -77,6 +80,19 @@ pub(crate) enum RouteAction {
     Forward(Forward),
     Redirect(Redirect),
     FixedResponse(FixedResponse),
+}
+
+impl RouteAction {
+    /// Whether the action never forwards to an HTTP/2 or gRPC target group.
+    fn is_http1_only(&self) -> bool {
+        match self {
+            RouteAction::Forward(f) => f
+                .groups
+                .iter()
+                .all(|g| g.protocol_version == ProtocolVersion::Http1),
+            RouteAction::Redirect(_) | RouteAction::FixedResponse(_) => true,
+        }
+    }
 }
 
 /// A fixed response, ready to send.
@@ -438,6 +454,13 @@ pub(crate) fn compile(
             default_action: action(&l.default_action),
             load_balancer: l.load_balancer_arn_suffix.clone(),
             access_log: access_log(l),
+            http1_only: false,
+        };
+        let route = ListenerRoute {
+            http1_only: std::iter::once(&route.default_action)
+                .chain(route.actions.iter().map(|(a, _)| a))
+                .all(RouteAction::is_http1_only),
+            ..route
         };
         listeners.insert(l.key.clone(), route);
         listener_addrs.push((l.key.clone(), local_addr(l)));
@@ -524,9 +547,9 @@ fn compile_action(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderMap;
     use crate::health::{CheckOutcome, Thresholds};
     use crate::snapshot::fixtures::{group, listener};
+    use http::HeaderMap;
 
     fn compiled(snapshot: &Snapshot) -> (Routing, HashMap<String, Arc<TargetRuntime>>) {
         let mut rts = HashMap::new();
@@ -622,7 +645,9 @@ mod tests {
             .unwrap()
             .group;
         for _ in 0..4 {
-            let picked = g.pick((&HeaderMap::new()).into(), Some(&rts["a"]), 0).unwrap();
+            let picked = g
+                .pick((&HeaderMap::new()).into(), Some(&rts["a"]), 0)
+                .unwrap();
             assert_eq!(picked.target.id, "b");
         }
     }
@@ -663,9 +688,9 @@ mod stickiness_tests {
     use model::WeightedTargetGroup;
 
     use super::*;
-    use http::HeaderMap;
     use crate::health::{CheckOutcome, Thresholds};
     use crate::snapshot::fixtures::{group, listener};
+    use http::HeaderMap;
 
     const T: Thresholds = Thresholds {
         healthy: 2,
@@ -753,7 +778,10 @@ mod stickiness_tests {
         // 30 clients, each gets a cookie naming its target.
         let clients: Vec<(String, String)> = (0..30)
             .map(|_| {
-                let g = forward(&r).pick_group((&HeaderMap::new()).into()).unwrap().group;
+                let g = forward(&r)
+                    .pick_group((&HeaderMap::new()).into())
+                    .unwrap()
+                    .group;
                 let c = g.pick((&HeaderMap::new()).into(), None, 0).unwrap();
                 (value(&c.stick.unwrap().cookie), c.target.id.clone())
             })
@@ -786,7 +814,10 @@ mod stickiness_tests {
         });
         let mut f = Fixture::new();
         let r = f.compile(&snapshot(2, lb));
-        let g = forward(&r).pick_group((&HeaderMap::new()).into()).unwrap().group;
+        let g = forward(&r)
+            .pick_group((&HeaderMap::new()).into())
+            .unwrap()
+            .group;
         let c = g.pick((&HeaderMap::new()).into(), None, 0).unwrap();
         let cookie = value(&c.stick.unwrap().cookie);
         c.target.record(&CheckOutcome::Timeout, T);
@@ -804,7 +835,10 @@ mod stickiness_tests {
         });
         let mut f = Fixture::new();
         let r = f.compile(&snapshot(3, app));
-        let g = forward(&r).pick_group((&HeaderMap::new()).into()).unwrap().group;
+        let g = forward(&r)
+            .pick_group((&HeaderMap::new()).into())
+            .unwrap()
+            .group;
         let c = g.pick((&HeaderMap::new()).into(), None, 0).unwrap();
         let stick = c.stick.unwrap();
         assert_eq!(stick.when_app_sets.as_deref(), Some("session"));
@@ -820,7 +854,13 @@ mod stickiness_tests {
         // Without the application's cookie, the request is balanced anew.
         let without = headers(&alb);
         let ids: Vec<_> = (0..3)
-            .map(|_| g.pick((&without).into(), None, 0).unwrap().target.id.clone())
+            .map(|_| {
+                g.pick((&without).into(), None, 0)
+                    .unwrap()
+                    .target
+                    .id
+                    .clone()
+            })
             .collect();
         assert!(ids.iter().any(|id| id != &c.target.id), "{ids:?}");
     }
@@ -880,6 +920,9 @@ mod stickiness_tests {
             stickiness: Some(Duration::from_secs(300)),
         };
         let r = f.compile(&s);
-        assert_eq!(forward(&r).pick_group((&h).into()).unwrap().group.key, other);
+        assert_eq!(
+            forward(&r).pick_group((&h).into()).unwrap().group.key,
+            other
+        );
     }
 }

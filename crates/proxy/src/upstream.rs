@@ -18,6 +18,7 @@
 //! connection lifetime to registration. This is ~200 lines over hyper's `client::conn`.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -56,6 +57,12 @@ pub(crate) enum SendError {
 #[derive(Debug)]
 pub(crate) struct Pool {
     idle: Mutex<Vec<Idle>>,
+    /// Idle connections of the HTTP/1.1 fast path ([`crate::l7::h1`]): plain sockets, used by
+    /// one request at a time in the client connection's own task.
+    raw_idle: Mutex<Vec<RawIdle>>,
+    /// How many times the pool was cut; a raw connection opened before the last cut is closed
+    /// instead of reused.
+    generation: AtomicU64,
     h2: Mutex<Option<http2::SendRequest<UpstreamBody>>>,
     /// Bumped by [`Pool::cut`]; every connection task (and tunnel) watches it. Dropped with
     /// the pool, which ends them too.
@@ -66,6 +73,8 @@ impl Default for Pool {
     fn default() -> Self {
         Pool {
             idle: Mutex::default(),
+            raw_idle: Mutex::default(),
+            generation: AtomicU64::new(0),
             h2: Mutex::default(),
             cut: watch::Sender::new(0),
         }
@@ -76,6 +85,23 @@ impl Default for Pool {
 struct Idle {
     sender: http1::SendRequest<UpstreamBody>,
     since_ms: u64,
+}
+
+#[derive(Debug)]
+struct RawIdle {
+    conn: RawConn,
+    since_ms: u64,
+}
+
+/// A plain TCP connection to a target, lent to one request of the HTTP/1.1 fast path.
+#[derive(Debug)]
+pub(crate) struct RawConn {
+    pub(crate) stream: TcpStream,
+    /// The pool's generation when it was opened.
+    generation: u64,
+    /// It came from the pool (a request that fails on it before any response byte may be
+    /// replayed on a new connection).
+    pub(crate) reused: bool,
 }
 
 /// An HTTP/1.1 connection lent to one request; give it back with [`Pool::give_back`] once the
@@ -133,10 +159,64 @@ impl Pool {
             .map_err(|error| SendError::Http { error, reused })
     }
 
+    /// An idle fast-path connection that is still good: not cut, not too old, and not closed
+    /// (or sent bytes nobody asked for) while it waited.
+    pub(crate) fn take_raw(&self) -> Option<RawConn> {
+        let now = clock::now_ms();
+        let max_age = u64::try_from(POOL_IDLE.as_millis()).unwrap_or(u64::MAX);
+        let generation = self.generation.load(Ordering::Relaxed);
+        loop {
+            let RawIdle { mut conn, since_ms } = lock(&self.raw_idle).pop()?;
+            if conn.generation != generation || now.saturating_sub(since_ms) > max_age {
+                continue;
+            }
+            if is_quiet(&conn.stream) {
+                conn.reused = true;
+                return Some(conn);
+            }
+        }
+    }
+
+    /// Opens a fast-path connection to the target.
+    pub(crate) async fn connect_raw(
+        &self,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<RawConn, SendError> {
+        let generation = self.generation.load(Ordering::Relaxed);
+        let stream = connect(addr, timeout).await?;
+        Ok(RawConn {
+            stream,
+            generation,
+            reused: false,
+        })
+    }
+
+    /// Puts a fast-path connection whose response was read to the end back into the pool.
+    pub(crate) fn give_back_raw(&self, conn: RawConn) {
+        if self.is_cut(&conn) {
+            return;
+        }
+        let mut idle = lock(&self.raw_idle);
+        if idle.len() < MAX_IDLE {
+            idle.push(RawIdle {
+                conn,
+                since_ms: clock::now_ms(),
+            });
+        }
+    }
+
+    /// Whether the pool was cut since `conn` was opened.
+    pub(crate) fn is_cut(&self, conn: &RawConn) -> bool {
+        conn.generation != self.generation.load(Ordering::Relaxed)
+    }
+
     /// Closes every connection to the target, now and for whatever was open: the end of its
     /// deregistration. Connections opened later are not affected.
     pub(crate) fn cut(&self) {
+        self.generation.fetch_add(1, Ordering::Relaxed);
         self.cut.send_modify(|generation| *generation += 1);
+        lock(&self.raw_idle).clear();
         lock(&self.idle).clear();
         lock(&self.h2).take();
     }
@@ -182,6 +262,18 @@ impl Pool {
             }
         }
     }
+}
+
+/// Whether an idle connection has nothing to read: the runtime has seen no event on it since
+/// its last response was read to the end (then no system call is made), or a read finds
+/// nothing. A target that closed the connection (or wrote to it unasked) makes it unusable.
+fn is_quiet(stream: &TcpStream) -> bool {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    if stream.poll_read_ready(&mut cx).is_pending() {
+        return true;
+    }
+    let mut probe = [0u8; 1];
+    matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

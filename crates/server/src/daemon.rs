@@ -194,6 +194,8 @@ impl Daemon {
         .map_err(|e| StartError::Database(Box::new(e)))?;
         let data_plane = DataPlane::with_options(DataPlaneOptions {
             stickiness_key: stickiness_key(&state_dir)?,
+            // `UPDRAFT_HTTP1=hyper` serves HTTP/1.1 with hyper only, to compare the two paths.
+            http1_fast_path: std::env::var("UPDRAFT_HTTP1").map_or(true, |v| v != "hyper"),
             ..DataPlaneOptions::default()
         });
         let live: Vec<InstanceRecord> = instances.values().cloned().collect();

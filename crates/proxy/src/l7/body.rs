@@ -55,6 +55,14 @@ impl ProxyBody {
             kind: Kind::Full(Some(bytes)),
         }
     }
+
+    /// The bytes of a body the load balancer generated (empty for a target's body).
+    pub(crate) fn generated(&self) -> &[u8] {
+        match &self.kind {
+            Kind::Full(Some(bytes)) => bytes,
+            _ => &[],
+        }
+    }
 }
 
 /// Returns the connection to the target's pool, then releases the in-flight count.

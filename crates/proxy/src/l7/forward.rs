@@ -31,7 +31,7 @@ use crate::fault::Effect;
 use crate::framing::{Refusal, Verdict};
 use crate::metrics::ListenerCounters;
 use crate::plane::Shared;
-use crate::routing::{GroupRoute, RouteAction, Stick};
+use crate::routing::{GroupRoute, ListenerRoute, RouteAction, Stick};
 use crate::rules::RequestFacts;
 use crate::target::{InFlightGuard, TargetRuntime};
 use crate::upstream::{Lease, UpstreamBody};
@@ -154,32 +154,60 @@ pub(crate) async fn serve(
     }
     let now = clock::now_ms();
     // Phases 1 and 2: route (listener → rules → action) and pick a target, on one snapshot.
-    let (decision, log) = decide(&shared, &conn, &req, now);
+    let facts = RequestFacts {
+        method: req.method().as_str(),
+        host: host_of(&req),
+        path: req.uri().path(),
+        query: req.uri().query(),
+        headers: req.headers().into(),
+        source: conn.client.ip(),
+    };
+    let (decision, log) = {
+        let routing = shared.routing.load();
+        decide(
+            &shared,
+            &conn,
+            routing.listeners.get(&*conn.listener),
+            &facts,
+            now,
+        )
+    };
     let trace_id = trace::for_request(
-        req.headers().get(trace::X_AMZN_TRACE_ID),
+        req.headers()
+            .get(trace::X_AMZN_TRACE_ID)
+            .and_then(|v| v.to_str().ok()),
         shared.options.epoch_unix_secs + now / 1000,
         rand::random(),
     );
-    let pending = log.map(|ctx| LogPending::new(ctx, &req, &conn, &shared, &trace_id));
+    let pending = log.map(|ctx| {
+        let request = LogRequest {
+            method: req.method().as_str(),
+            host: host_of(&req),
+            path_and_query: req.uri().path_and_query().map_or("/", |p| p.as_str()),
+            version: match req.version() {
+                http::Version::HTTP_2 => "HTTP/2.0",
+                http::Version::HTTP_10 => "HTTP/1.0",
+                _ => "HTTP/1.1",
+            },
+            user_agent: req
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+            received: req.body().size_hint().exact().unwrap_or(0),
+        };
+        LogPending::new(
+            ctx,
+            &request,
+            &conn,
+            &shared,
+            trace_id.to_str().unwrap_or("-"),
+        )
+    });
     let plan = match decision {
         Decision::Respond(response, kind) => {
-            let c = &conn.counters;
-            let action = match kind {
-                Generated::FixedResponse => {
-                    ListenerCounters::add(&c.fixed_responses, 1);
-                    "fixed-response"
-                }
-                Generated::Redirect => {
-                    ListenerCounters::add(&c.redirects, 1);
-                    "redirect"
-                }
-                Generated::Error => {
-                    c.elb(response.status().as_u16());
-                    "forward"
-                }
-            };
+            let action = kind.count(&conn.counters, response.status().as_u16());
             if let Some(p) = pending {
-                p.write(&shared, &response, action, None, None);
+                p.write(&shared, Sent::of(&response), action, None, None);
             }
             return Ok(response);
         }
@@ -202,7 +230,7 @@ pub(crate) async fn serve(
             matches!(counted, Outcome::Target(_)).then(|| response.status().as_u16());
         p.write(
             &shared,
-            &response,
+            Sent::of(&response),
             "forward",
             Some((&plan.group, plan.target.addr, target_status)),
             target_time,
@@ -211,8 +239,19 @@ pub(crate) async fn serve(
     Ok(response)
 }
 
+/// What an access log entry needs from the request, borrowed from either request path.
+pub(super) struct LogRequest<'a> {
+    pub(super) method: &'a str,
+    pub(super) host: Option<&'a str>,
+    pub(super) path_and_query: &'a str,
+    pub(super) version: &'static str,
+    pub(super) user_agent: Option<&'a str>,
+    /// Request body bytes.
+    pub(super) received: u64,
+}
+
 /// What an access log entry needs from the request, taken before the request moves on.
-struct LogPending {
+pub(super) struct LogPending {
     ctx: LogCtx,
     method: String,
     url: String,
@@ -225,57 +264,58 @@ struct LogPending {
     created_micros: u64,
 }
 
+/// What the client was sent, for its access log entry.
+pub(super) struct Sent<'a> {
+    pub(super) status: u16,
+    pub(super) redirect: Option<&'a str>,
+    /// Response body bytes.
+    pub(super) bytes: u64,
+}
+
+impl<'a> Sent<'a> {
+    pub(super) fn of(response: &'a Response<ProxyBody>) -> Self {
+        Sent {
+            status: response.status().as_u16(),
+            redirect: response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok()),
+            bytes: response.body().size_hint().exact().unwrap_or(0),
+        }
+    }
+}
+
 impl LogPending {
-    fn new(
+    pub(super) fn new(
         ctx: LogCtx,
-        req: &Request<Incoming>,
+        req: &LogRequest<'_>,
         conn: &ConnInfo,
         shared: &Shared,
-        trace_id: &HeaderValue,
+        trace_id: &str,
     ) -> Self {
-        let host = host_of(req).unwrap_or("-").to_owned();
-        let path = req
-            .uri()
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_owned();
-        let header = |name| {
-            req.headers()
-                .get(name)
-                .and_then(|v: &HeaderValue| v.to_str().ok())
-                .unwrap_or("-")
-                .to_owned()
-        };
+        let host = req.host.unwrap_or("-");
         LogPending {
-            method: req.method().as_str().to_owned(),
-            url: format!("{}://{host}{path}", ctx.scheme),
-            version: match req.version() {
-                http::Version::HTTP_2 => "HTTP/2.0",
-                http::Version::HTTP_10 => "HTTP/1.0",
-                _ => "HTTP/1.1",
-            },
-            user_agent: header(header::USER_AGENT),
-            domain: host,
-            received: req.body().size_hint().exact().unwrap_or(0),
+            method: req.method.to_owned(),
+            url: format!("{}://{host}{}", ctx.scheme, req.path_and_query),
+            version: req.version,
+            user_agent: req.user_agent.unwrap_or("-").to_owned(),
+            domain: host.to_owned(),
+            received: req.received,
             client: conn.client,
-            trace_id: trace_id.to_str().unwrap_or("-").to_owned(),
+            trace_id: trace_id.to_owned(),
             created_micros: unix_micros(shared),
             ctx,
         }
     }
 
-    fn write(
+    pub(super) fn write(
         self,
         shared: &Shared,
-        response: &Response<ProxyBody>,
+        sent: Sent<'_>,
         actions: &str,
         target: Option<(&Arc<GroupRoute>, SocketAddr, Option<u16>)>,
         target_time: Option<Duration>,
     ) {
-        let redirect = response
-            .headers()
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok());
         let entry = access_log::Entry {
             load_balancer: &self.ctx.load_balancer,
             client: Some(self.client),
@@ -283,10 +323,10 @@ impl LogPending {
             target_processing: target_time
                 .filter(|_| target.is_some_and(|t| t.2.is_some()))
                 .map(|d| d.as_secs_f64()),
-            elb_status: response.status().as_u16(),
+            elb_status: sent.status,
             target_status: target.and_then(|t| t.2),
             received_bytes: self.received,
-            sent_bytes: response.body().size_hint().exact().unwrap_or(0),
+            sent_bytes: sent.bytes,
             method: &self.method,
             url: self.url.clone(),
             version: self.version,
@@ -297,7 +337,7 @@ impl LogPending {
             rule_priority: self.ctx.priority,
             request_creation_micros: self.created_micros,
             actions,
-            redirect_url: redirect,
+            redirect_url: sent.redirect,
             error_reason: None,
         };
         self.ctx.log.write(&entry, unix_micros(shared));
@@ -311,7 +351,7 @@ fn unix_micros(shared: &Shared) -> u64 {
 }
 
 /// Where and how a listener logs requests.
-struct LogCtx {
+pub(super) struct LogCtx {
     log: Arc<AccessLog>,
     load_balancer: String,
     priority: u32,
@@ -319,54 +359,68 @@ struct LogCtx {
 }
 
 /// What routing decided for a request.
-enum Decision {
+pub(super) enum Decision {
     /// The load balancer answers itself (fixed response, redirect, or an error).
     Respond(Response<ProxyBody>, Generated),
     Forward(Plan),
 }
 
 /// What kind of answer the load balancer generated, for its metrics.
-enum Generated {
+pub(super) enum Generated {
     FixedResponse,
     Redirect,
     Error,
 }
 
-/// A request on its way to a target.
-struct Plan {
-    group: Arc<GroupRoute>,
-    /// The group's request counters, looked up once per request.
-    counters: Arc<GroupCounters>,
-    target: Arc<TargetRuntime>,
-    stick: Option<Stick>,
-    group_cookie: Option<HeaderValue>,
-    scheme: &'static str,
-    idle_timeout: Duration,
+impl Generated {
+    /// Counts an answer of this kind; returns the action name access logs give it.
+    pub(super) fn count(&self, c: &ListenerCounters, status: u16) -> &'static str {
+        match self {
+            Generated::FixedResponse => {
+                ListenerCounters::add(&c.fixed_responses, 1);
+                "fixed-response"
+            }
+            Generated::Redirect => {
+                ListenerCounters::add(&c.redirects, 1);
+                "redirect"
+            }
+            Generated::Error => {
+                c.elb(status);
+                "forward"
+            }
+        }
+    }
 }
 
-fn decide(
+/// A request on its way to a target.
+pub(super) struct Plan {
+    pub(super) group: Arc<GroupRoute>,
+    /// The group's request counters, looked up once per request.
+    pub(super) counters: Arc<GroupCounters>,
+    pub(super) target: Arc<TargetRuntime>,
+    pub(super) stick: Option<Stick>,
+    pub(super) group_cookie: Option<HeaderValue>,
+    pub(super) scheme: &'static str,
+    pub(super) idle_timeout: Duration,
+}
+
+/// Phases 1 and 2 on the listener's routing (from one snapshot): the action for the request,
+/// and the target when it forwards.
+pub(super) fn decide(
     shared: &Shared,
     conn: &ConnInfo,
-    req: &Request<Incoming>,
+    listener: Option<&ListenerRoute>,
+    facts: &RequestFacts<'_>,
     now: u64,
 ) -> (Decision, Option<LogCtx>) {
-    let routing = shared.routing.load();
     // A listener being removed still finishes its connections; their new requests get a 503.
-    let Some(listener) = routing.listeners.get(&*conn.listener) else {
+    let Some(listener) = listener else {
         return (
             Decision::Respond(error::service_unavailable(), Generated::Error),
             None,
         );
     };
-    let facts = RequestFacts {
-        method: req.method().as_str(),
-        host: host_of(req),
-        path: req.uri().path(),
-        query: req.uri().query(),
-        headers: req.headers().into(),
-        source: conn.client.ip(),
-    };
-    let (action, priority) = listener.action(&facts);
+    let (action, priority) = listener.action(facts);
     let log = listener.access_log.as_ref().map(|log| LogCtx {
         log: Arc::clone(log),
         load_balancer: listener.load_balancer.clone(),
@@ -378,17 +432,17 @@ fn decide(
             Decision::Respond(actions::fixed_response(f), Generated::FixedResponse)
         }
         RouteAction::Redirect(r) => Decision::Respond(
-            actions::redirect(r, &facts, listener.scheme, conn.local.port()),
+            actions::redirect(r, facts, listener.scheme, conn.local.port()),
             Generated::Redirect,
         ),
         RouteAction::Forward(fwd) => {
-            let Some(choice) = fwd.pick_group(req.headers().into()) else {
+            let Some(choice) = fwd.pick_group(facts.headers) else {
                 return (
                     Decision::Respond(error::service_unavailable(), Generated::Error),
                     log,
                 );
             };
-            let Some(target) = choice.group.pick(req.headers().into(), None, now) else {
+            let Some(target) = choice.group.pick(facts.headers, None, now) else {
                 shared.counters(&choice.group.key).count(Outcome::Elb(503));
                 return (
                     Decision::Respond(error::service_unavailable(), Generated::Error),
@@ -410,7 +464,7 @@ fn decide(
 }
 
 /// The `Host` header, or the HTTP/2 `:authority`.
-fn host_of<B>(req: &Request<B>) -> Option<&str> {
+pub(super) fn host_of<B>(req: &Request<B>) -> Option<&str> {
     req.headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -550,7 +604,7 @@ async fn attempt(
     Err(error)
 }
 
-fn eject_if_tripped(target: &TargetRuntime, outcome: passive::Outcome) {
+pub(super) fn eject_if_tripped(target: &TargetRuntime, outcome: passive::Outcome) {
     if let Some(time) = target.record_outcome(outcome, clock::now_ms()) {
         tracing::warn!(
             target_group = %target.target_group,
@@ -560,6 +614,18 @@ fn eject_if_tripped(target: &TargetRuntime, outcome: passive::Outcome) {
             ejected_for = ?time,
             "passive ejection: target taken out of rotation"
         );
+    }
+}
+
+/// The load balancer's answer when the exchange with the target failed.
+pub(super) fn failure(e: &UpstreamError) -> (Response<ProxyBody>, Outcome) {
+    match e {
+        UpstreamError::ConnectTimeout | UpstreamError::ResponseTimeout => {
+            (error::gateway_timeout(), Outcome::Elb(504))
+        }
+        UpstreamError::Injected(code) => (error::injected(*code), Outcome::Target(*code)),
+        UpstreamError::ClientBody(_) => (error::bad_request_and_close(), Outcome::Elb(400)),
+        _ => (error::bad_gateway(), Outcome::Elb(502)),
     }
 }
 
@@ -575,16 +641,7 @@ fn respond(
         lease,
     } = match outcome {
         Ok(answer) => answer,
-        Err(e) => {
-            return match e {
-                UpstreamError::ConnectTimeout | UpstreamError::ResponseTimeout => {
-                    (error::gateway_timeout(), Outcome::Elb(504))
-                }
-                UpstreamError::Injected(code) => (error::injected(code), Outcome::Target(code)),
-                UpstreamError::ClientBody(_) => (error::bad_request_and_close(), Outcome::Elb(400)),
-                _ => (error::bad_gateway(), Outcome::Elb(502)),
-            };
-        }
+        Err(e) => return failure(&e),
     };
     let (mut parts, body) = response.into_parts();
     let status = parts.status.as_u16();
@@ -676,14 +733,14 @@ impl RetryBudget {
     }
 
     /// Every request earns a fifth of a retry.
-    fn deposit(&self) {
+    pub(super) fn deposit(&self) {
         if self.balance.load(Ordering::Relaxed) < Self::CAP {
             self.balance.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Takes one retry if the budget has it.
-    fn withdraw(&self) -> bool {
+    pub(super) fn withdraw(&self) -> bool {
         let before = self.balance.fetch_sub(Self::COST, Ordering::Relaxed);
         if before >= Self::COST {
             return true;

@@ -46,6 +46,16 @@ pub(crate) struct Forwarded {
 }
 
 impl Forwarded {
+    /// The client address, as `X-Forwarded-For` ends.
+    pub(crate) fn client(&self) -> &[u8] {
+        self.client.as_bytes()
+    }
+
+    /// The listener port, as `X-Forwarded-Port` says.
+    pub(crate) fn port(&self) -> &[u8] {
+        self.port.as_bytes()
+    }
+
     pub(crate) fn new(client: IpAddr, port: u16) -> Self {
         // An IP address is a valid header value.
         let client = HeaderValue::from_str(&client.to_canonical().to_string())

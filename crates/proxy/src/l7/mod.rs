@@ -9,6 +9,7 @@ mod actions;
 mod body;
 mod desync;
 pub(crate) mod forward;
+pub(crate) mod h1;
 pub(crate) mod head;
 pub(crate) mod headers;
 mod trace;

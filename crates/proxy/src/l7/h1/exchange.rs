@@ -1,0 +1,432 @@
+//! Phases 3 and 4 of the fast path: send the request to the target on a pooled socket (with
+//! the safe retry), then relay the response head and body to the client in the same task.
+//!
+//! Invariants (as [`crate::l7::forward`]):
+//! - a target's in-flight count covers the request from just before it is sent until the
+//!   response body has been relayed (or the attempt failed);
+//! - a request is sent a second time only when that cannot repeat a side effect: it is
+//!   idempotent, has no body, and the first target was not reachable (refused, or the
+//!   connection closed before any response byte);
+//! - a connection goes back to the pool only after its response was read exactly to the end,
+//!   and never after its target's deregistration ended (`Pool::cut`).
+
+use std::io::ErrorKind;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::io::{self, STREAM_READ};
+use super::response::{self, Chunks, Framing, Rewrite};
+use super::{Client, Next, answer};
+use crate::HeaderView;
+use crate::counters::Outcome;
+use crate::fault::Effect;
+use crate::l7::forward::{ConnInfo, LogPending, Plan, Sent, eject_if_tripped, failure};
+use crate::l7::head::UpstreamError;
+use crate::metrics::ListenerCounters;
+use crate::passive;
+use crate::plane::Shared;
+use crate::target::{InFlightGuard, TargetRuntime};
+use crate::upstream::{Pool, RawConn, SendError};
+
+/// A routed request on its way to a target.
+pub(super) struct Exchange {
+    pub(super) plan: Plan,
+    pub(super) upstream_head: Vec<u8>,
+    pub(super) replayable: bool,
+    pub(super) is_head: bool,
+    /// The client asked to close the connection after the response.
+    pub(super) close: bool,
+    /// Body bytes still to read from the client (the rest came with the head).
+    pub(super) body_rest: u64,
+    pub(super) now: u64,
+    pub(super) log: Option<LogPending>,
+}
+
+/// A target's response head, on the connection still lent to this request.
+struct Answer {
+    guard: InFlightGuard,
+    conn: RawConn,
+    /// What was read from the target: the head, and maybe the start of the body.
+    buf: Vec<u8>,
+    head: response::Head,
+    /// The head as the client receives it.
+    out: Vec<u8>,
+}
+
+/// Forwards the request (`body` is the part of its body that came with the head) and relays
+/// the answer.
+pub(super) async fn proxy(
+    client: &mut Client,
+    info: &ConnInfo,
+    shared: &Shared,
+    x: Exchange,
+    body: &[u8],
+) -> Next {
+    shared.retry_budget.deposit();
+    let sent_at = x.log.as_ref().map(|_| Instant::now());
+    let target = Arc::clone(&x.plan.target);
+    let mut outcome = attempt(client, info, shared, &x, &target, body).await;
+    if x.replayable
+        && let Err(e) = &outcome
+        && e.target_unreachable()
+    {
+        // Another target if there is one; the same one again only when a pooled keep-alive
+        // connection broke (a new connection will likely do).
+        let other = x
+            .plan
+            .group
+            .pick(HeaderView::Raw(&[]), Some(&target), x.now)
+            .map(|c| c.target)
+            .or_else(|| {
+                matches!(e, UpstreamError::Closed { reused: true, .. }).then(|| Arc::clone(&target))
+            });
+        if let Some(other) = other {
+            if shared.retry_budget.withdraw() {
+                tracing::debug!(failed = %target.id, retry = %other.id, "retrying");
+                outcome = attempt(client, info, shared, &x, &other, body).await;
+            } else {
+                tracing::debug!(failed = %target.id, "retry budget exhausted; not retrying");
+            }
+        }
+    }
+    let target_time = sent_at.map(|t| t.elapsed());
+    match outcome {
+        Ok(a) => relay(client, info, shared, x, a, target_time).await,
+        Err(e) => {
+            let (response, counted) = failure(&e);
+            if let Outcome::Elb(code) = counted {
+                info.counters.elb(code);
+            }
+            x.plan.counters.count(counted);
+            if let Some(log) = x.log {
+                let target_status =
+                    matches!(counted, Outcome::Target(_)).then_some(counted_status(counted));
+                log.write(
+                    shared,
+                    Sent::of(&response),
+                    "forward",
+                    Some((&x.plan.group, target.addr, target_status)),
+                    target_time,
+                );
+            }
+            // A body the client is still sending (or that broke) leaves the connection in an
+            // unknown state.
+            let close = x.close || x.body_rest > 0 || matches!(e, UpstreamError::ClientBody(_));
+            if answer(client, info, &response, close).await.is_err() || close {
+                Next::Close
+            } else {
+                Next::KeepAlive
+            }
+        }
+    }
+}
+
+fn counted_status(o: Outcome) -> u16 {
+    match o {
+        Outcome::Target(code) | Outcome::Elb(code) => code,
+    }
+}
+
+async fn attempt(
+    client: &mut Client,
+    info: &ConnInfo,
+    shared: &Shared,
+    x: &Exchange,
+    target: &Arc<TargetRuntime>,
+    body: &[u8],
+) -> Result<Answer, UpstreamError> {
+    let guard = target.begin_request();
+    // Drills inject faults here, on the path to the target (see `crate::fault`).
+    if let Some(effect) = shared.fault_effect(target) {
+        match effect {
+            Effect::Delay(d) => tokio::time::sleep(d).await,
+            Effect::Reset => {
+                return Err(UpstreamError::Closed {
+                    detail: "injected fault: connection reset".into(),
+                    reused: false,
+                });
+            }
+            Effect::Status(code) => return Err(UpstreamError::Injected(code)),
+        }
+    }
+    let counters = &x.plan.counters;
+    let conn = match target.pool.take_raw() {
+        Some(conn) => Ok(conn),
+        None => target
+            .pool
+            .connect_raw(target.addr, shared.options.connect_timeout)
+            .await
+            .map_err(|e| match e {
+                SendError::ConnectTimeout => UpstreamError::ConnectTimeout,
+                SendError::Connect(e) => UpstreamError::Refused(e.to_string()),
+                SendError::Http { error, .. } => UpstreamError::Other(error.to_string()),
+            }),
+    };
+    let sent_at = Instant::now();
+    let exchanged = match conn {
+        Ok(conn) => exchange(client, info, x, conn, body).await,
+        Err(e) => Err(e),
+    };
+    let error = match exchanged {
+        Ok((conn, buf, head, out)) => {
+            counters.response_time.record(sent_at.elapsed());
+            let outcome = if head.status >= 500 {
+                passive::Outcome::ServerError
+            } else {
+                passive::Outcome::Success
+            };
+            eject_if_tripped(target, outcome);
+            return Ok(Answer {
+                guard,
+                conn,
+                buf,
+                head,
+                out,
+            });
+        }
+        Err(e) => e,
+    };
+    if matches!(
+        error,
+        UpstreamError::Refused(_) | UpstreamError::ConnectTimeout
+    ) {
+        ListenerCounters::add(&counters.connection_errors, 1);
+    }
+    if error.target_unreachable() || matches!(error, UpstreamError::ConnectTimeout) {
+        eject_if_tripped(target, passive::Outcome::ConnectFailure);
+    }
+    tracing::warn!(target_group = %target.target_group, target = %target.id, addr = %target.addr, %error, "upstream request failed");
+    Err(error)
+}
+
+/// Sends the request on `conn` and reads the response head.
+async fn exchange(
+    client: &mut Client,
+    info: &ConnInfo,
+    x: &Exchange,
+    conn: RawConn,
+    body: &[u8],
+) -> Result<(RawConn, Vec<u8>, response::Head, Vec<u8>), UpstreamError> {
+    let reused = conn.reused;
+    let broke = |e: std::io::Error| match e.kind() {
+        ErrorKind::TimedOut => UpstreamError::ResponseTimeout,
+        _ => UpstreamError::Closed {
+            detail: e.to_string(),
+            reused,
+        },
+    };
+    io::write_all(&conn.stream, &x.upstream_head, body, &mut client.timer)
+        .await
+        .map_err(broke)?;
+    if x.body_rest > 0 {
+        let mut chunk = io::buffer();
+        let mut rest = x.body_rest;
+        while rest > 0 {
+            chunk.clear();
+            let max = usize::try_from(rest).unwrap_or(usize::MAX).min(STREAM_READ);
+            let n = io::read_some(&client.stream, &mut chunk, max, &mut client.timer)
+                .await
+                .map_err(|e| UpstreamError::ClientBody(e.to_string()))?;
+            if n == 0 {
+                return Err(UpstreamError::ClientBody(
+                    "the client closed the connection in the middle of the body".into(),
+                ));
+            }
+            ListenerCounters::add(&info.counters.processed_bytes, n as u64);
+            io::write_all(&conn.stream, &chunk, &[], &mut client.timer)
+                .await
+                .map_err(|e| match e.kind() {
+                    ErrorKind::TimedOut => UpstreamError::ResponseTimeout,
+                    _ => UpstreamError::Other(format!("sending the body: {e}")),
+                })?;
+            rest -= n as u64;
+        }
+        io::recycle(chunk);
+    }
+    let rewrite = Rewrite {
+        request_was_head: x.is_head,
+        stick: x.plan.stick.as_ref(),
+        group_cookie: x.plan.group_cookie.as_ref(),
+        close: x.close,
+    };
+    let mut buf = io::buffer();
+    let mut out = io::buffer();
+    loop {
+        let n = match io::read_some(&conn.stream, &mut buf, usize::MAX, &mut client.timer).await {
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::TimedOut => {
+                return Err(UpstreamError::ResponseTimeout);
+            }
+            Err(e) if buf.is_empty() => {
+                return Err(UpstreamError::Closed {
+                    detail: e.to_string(),
+                    reused,
+                });
+            }
+            Err(e) => return Err(UpstreamError::Other(e.to_string())),
+        };
+        if n == 0 {
+            return Err(if buf.is_empty() {
+                UpstreamError::Closed {
+                    detail: "the target closed the connection".into(),
+                    reused,
+                }
+            } else {
+                UpstreamError::Other("the target closed the connection mid-head".into())
+            });
+        }
+        match response::parse(&buf, &rewrite, &mut out) {
+            response::Parsed::Partial => {}
+            response::Parsed::Informational(len) => {
+                buf.drain(..len);
+            }
+            response::Parsed::Head(head) => return Ok((conn, buf, head, out)),
+            response::Parsed::Invalid(why) => return Err(UpstreamError::Other(why)),
+        }
+    }
+}
+
+/// Phase 4: the response head, then its body as it streams from the target.
+async fn relay(
+    client: &mut Client,
+    info: &ConnInfo,
+    shared: &Shared,
+    x: Exchange,
+    a: Answer,
+    target_time: Option<Duration>,
+) -> Next {
+    let Answer {
+        guard,
+        conn,
+        mut buf,
+        head,
+        out,
+    } = a;
+    x.plan.counters.count(Outcome::Target(head.status));
+    let target = guard.target();
+    let relayed = relay_body(client, info, &target.pool, &conn, &mut buf, &head, &out).await;
+    let next = match relayed {
+        Ok(Relayed { body, reusable }) => {
+            if reusable && head.reusable && !target.pool.is_cut(&conn) {
+                target.pool.give_back_raw(conn);
+            }
+            if let Some(log) = x.log {
+                log.write(
+                    shared,
+                    Sent {
+                        status: head.status,
+                        redirect: head.location.as_deref(),
+                        bytes: body,
+                    },
+                    "forward",
+                    Some((&x.plan.group, target.addr, Some(head.status))),
+                    target_time,
+                );
+            }
+            if x.close || head.framing == Framing::UntilClose {
+                Next::Close
+            } else {
+                Next::KeepAlive
+            }
+        }
+        Err(why) => {
+            tracing::debug!(target = %target.id, why, "response relay ended early");
+            Next::Close
+        }
+    };
+    io::recycle(buf);
+    io::recycle(out);
+    drop(guard);
+    next
+}
+
+struct Relayed {
+    /// Body bytes sent to the client.
+    body: u64,
+    /// The target's connection ended exactly at the end of the response.
+    reusable: bool,
+}
+
+async fn relay_body(
+    client: &mut Client,
+    info: &ConnInfo,
+    pool: &Pool,
+    conn: &RawConn,
+    buf: &mut Vec<u8>,
+    head: &response::Head,
+    out: &[u8],
+) -> Result<Relayed, &'static str> {
+    let target = &conn.stream;
+    let start = head.len;
+    let to_client = |n: usize| ListenerCounters::add(&info.counters.processed_bytes, n as u64);
+    let (first, mut chunks, mut rest) = match head.framing {
+        Framing::Empty => (0, None, 0),
+        Framing::Length(n) => {
+            let first = (buf.len() - start).min(usize::try_from(n).unwrap_or(usize::MAX));
+            (first, None, n - first as u64)
+        }
+        Framing::Chunked => {
+            let mut c = Chunks::default();
+            let first = c
+                .feed(&buf[start..])
+                .map_err(|_| "bad chunk from the target")?;
+            // Reads are bounded by the chunk framing, not by a length.
+            (first, Some(c), u64::MAX)
+        }
+        Framing::UntilClose => (buf.len() - start, None, u64::MAX),
+    };
+    io::write_all(
+        &client.stream,
+        out,
+        &buf[start..start + first],
+        &mut client.timer,
+    )
+    .await
+    .map_err(|_| "the client went away")?;
+    to_client(out.len() + first);
+    let mut sent = first as u64;
+    let mut extra = start + first < buf.len();
+    let more = |chunks: &Option<Chunks>, rest: u64| match chunks {
+        Some(c) => !c.is_done(),
+        None => rest > 0,
+    };
+    if more(&chunks, rest) && buf.capacity() < STREAM_READ {
+        buf.reserve(STREAM_READ - buf.len());
+    }
+    while more(&chunks, rest) {
+        buf.clear();
+        let max = usize::try_from(rest).unwrap_or(usize::MAX).min(STREAM_READ);
+        let n = io::read_some(target, buf, max, &mut client.timer)
+            .await
+            .map_err(|_| "the target connection failed")?;
+        if n == 0 {
+            if head.framing == Framing::UntilClose {
+                break;
+            }
+            return Err("the target closed the connection before the end of the body");
+        }
+        let take = match &mut chunks {
+            Some(c) => c.feed(buf).map_err(|_| "bad chunk from the target")?,
+            None => {
+                rest -= n as u64;
+                n
+            }
+        };
+        extra = take < n;
+        io::write_all(&client.stream, &buf[..take], &[], &mut client.timer)
+            .await
+            .map_err(|_| "the client went away")?;
+        to_client(take);
+        sent += take as u64;
+        // The target's deregistration ended while its response streamed.
+        if pool.is_cut(conn) {
+            return Err("the target's deregistration ended");
+        }
+    }
+    Ok(Relayed {
+        body: sent,
+        reusable: !extra && head.framing != Framing::UntilClose,
+    })
+}

@@ -1,0 +1,226 @@
+//! The HTTP/1.1 fast path: plain HTTP/1.1 requests served without hyper.
+//!
+//! One task per client connection reads a request head, parses it with httparse, routes it,
+//! sends it to the target on a pooled socket *in the same task*, and relays the response back,
+//! then waits for the next request holding no buffer. hyper serves everything else on the same
+//! listeners — HTTP/2, WebSocket and other upgrades, chunked request bodies, `Expect`, HTTP/1.0
+//! — and takes a connection over (with the bytes already read, [`Rewind`]) the moment a request
+//! the fast path does not serve arrives on it.
+//!
+//! Why hand-written rather than hyper (which it sits beside): with hyper, a proxied HTTP/1.1
+//! request crossed two tasks and a channel (server connection → service → client connection
+//! task), and every idle client connection kept hyper's 8 KiB read and write buffers (no
+//! setting lowers them). That made updraft 0.6× nginx's throughput and ~20 KB per idle
+//! connection (README, "Where the balancer's remaining cost is"). Here a request costs four
+//! system calls on a busy connection (read, write, read, write: reads that drain a socket tell
+//! the runtime so, see [`io`]), and an idle connection holds its socket, a timer and a small
+//! task.
+
+mod exchange;
+mod io;
+mod request;
+mod response;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Response, header};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use io::IdleTimer;
+pub(crate) use io::Rewind;
+use request::{Action, Parsed, Prepared};
+
+use crate::l7::ProxyBody;
+use crate::l7::forward::{ConnInfo, Sent};
+use crate::metrics::ListenerCounters;
+use crate::plane::Shared;
+
+/// A client connection served by the fast path.
+struct Client {
+    stream: TcpStream,
+    timer: IdleTimer,
+    /// Bytes read past the last request (pipelining); empty between requests.
+    pending: Vec<u8>,
+}
+
+/// What the connection does after a request.
+enum Next {
+    KeepAlive,
+    Close,
+    /// hyper serves the connection from here, starting with these bytes.
+    HandOver(Vec<u8>),
+}
+
+/// Serves a client connection until it closes, or returns it (with the bytes already read) for
+/// hyper to serve from the first request the fast path does not.
+pub(crate) async fn serve(
+    stream: TcpStream,
+    info: &Arc<ConnInfo>,
+    shared: &Arc<Shared>,
+    stopped: &mut watch::Receiver<bool>,
+    idle_timeout: Duration,
+) -> Option<Rewind> {
+    let mut client = Client {
+        stream,
+        timer: IdleTimer::new(idle_timeout),
+        pending: Vec::new(),
+    };
+    loop {
+        if client.pending.is_empty() {
+            tokio::select! {
+                biased;
+                ready = client.stream.readable() => if ready.is_err() { return None },
+                () = crate::listener::until_stopped(stopped) => return None,
+                () = client.timer.expired() => return None,
+            }
+        }
+        // Boxed: the state of a request in progress is allocated only while it is.
+        match Box::pin(serve_request(&mut client, info, shared)).await {
+            Next::KeepAlive if !*stopped.borrow() => {}
+            Next::KeepAlive | Next::Close => {
+                let _ = client.stream.shutdown().await;
+                return None;
+            }
+            Next::HandOver(prefix) => {
+                // hyper's socket wrapper counts these bytes again as it reads them.
+                info.counters
+                    .processed_bytes
+                    .fetch_sub(prefix.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                return Some(Rewind::new(client.stream, prefix));
+            }
+        }
+    }
+}
+
+async fn serve_request(client: &mut Client, info: &ConnInfo, shared: &Shared) -> Next {
+    let mut buf = std::mem::take(&mut client.pending);
+    if buf.capacity() == 0 {
+        buf = io::buffer();
+    }
+    let prepared = loop {
+        if !buf.is_empty() {
+            match request::parse(&buf, shared, info) {
+                Parsed::Partial => {}
+                Parsed::HandOver => return Next::HandOver(buf),
+                Parsed::Refused(response) => {
+                    info.counters.elb(response.status().as_u16());
+                    tracing::debug!(client = %info.client, status = %response.status(), "refused a request head");
+                    let _ = answer(client, info, &response, true).await;
+                    return Next::Close;
+                }
+                Parsed::Request(p) => break p,
+            }
+        }
+        match io::read_some(&client.stream, &mut buf, usize::MAX, &mut client.timer).await {
+            Ok(n) if n > 0 => ListenerCounters::add(&info.counters.processed_bytes, n as u64),
+            _ => {
+                io::recycle(buf);
+                return Next::Close;
+            }
+        }
+    };
+    ListenerCounters::add(&info.counters.requests, 1);
+    let Prepared {
+        head_len,
+        body_len,
+        close,
+        is_head,
+        log,
+        now,
+        action,
+    } = *prepared;
+    let in_buf = usize::try_from(body_len)
+        .unwrap_or(usize::MAX)
+        .min(buf.len() - head_len);
+    let body_end = head_len + in_buf;
+    let body_rest = body_len - in_buf as u64;
+    let next = match action {
+        Action::Respond(response, kind) => {
+            let name = kind.count(&info.counters, response.status().as_u16());
+            if let Some(log) = log {
+                log.write(shared, Sent::of(&response), name, None, None);
+            }
+            // A body that has not arrived yet is not wanted: closing skips it.
+            let close = close || body_rest > 0 || asks_close(&response);
+            match answer(client, info, &response, close).await {
+                Ok(()) if !close => Next::KeepAlive,
+                _ => Next::Close,
+            }
+        }
+        Action::Forward {
+            plan,
+            upstream_head,
+            replayable,
+        } => {
+            let x = exchange::Exchange {
+                plan,
+                upstream_head,
+                replayable,
+                is_head,
+                close,
+                body_rest,
+                now,
+                log,
+            };
+            exchange::proxy(client, info, shared, x, &buf[head_len..body_end]).await
+        }
+    };
+    // Pipelined bytes wait for the next round; an empty buffer goes back to the cache.
+    if matches!(next, Next::KeepAlive) && buf.len() > body_end {
+        buf.drain(..body_end);
+        client.pending = buf;
+    } else {
+        io::recycle(buf);
+    }
+    next
+}
+
+fn asks_close(response: &Response<ProxyBody>) -> bool {
+    response
+        .headers()
+        .get(header::CONNECTION)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
+}
+
+/// Sends a response the load balancer generated.
+async fn answer(
+    client: &mut Client,
+    info: &ConnInfo,
+    response: &Response<ProxyBody>,
+    close: bool,
+) -> std::io::Result<()> {
+    let mut out = io::buffer();
+    let status = response.status();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in response.headers() {
+        if name == header::CONNECTION || name == header::CONTENT_LENGTH {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let body = response.body().generated();
+    out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    let written = io::write_all(&client.stream, &out, body, &mut client.timer).await;
+    if written.is_ok() {
+        ListenerCounters::add(
+            &info.counters.processed_bytes,
+            (out.len() + body.len()) as u64,
+        );
+    }
+    io::recycle(out);
+    written
+}
