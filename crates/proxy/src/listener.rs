@@ -187,7 +187,15 @@ async fn serve_connection(
     } else {
         Rewind::new(stream, Vec::new())
     };
-    serve_with_hyper(stream, info, shared, stopped, idle_timeout).await;
+    // Boxed: a connection the fast path serves does not carry hyper's (larger) state.
+    Box::pin(serve_with_hyper(
+        stream,
+        info,
+        shared,
+        stopped,
+        idle_timeout,
+    ))
+    .await;
 }
 
 /// Serves a connection with hyper: HTTP/2, upgrades, and the HTTP/1.x requests the fast path

@@ -325,7 +325,7 @@ async fn relay(
                     target_time,
                 );
             }
-            if x.close || head.framing == Framing::UntilClose {
+            if x.close {
                 Next::Close
             } else {
                 Next::KeepAlive
@@ -377,15 +377,32 @@ async fn relay_body(
         }
         Framing::UntilClose => (buf.len() - start, None, u64::MAX),
     };
-    io::write_all(
-        &client.stream,
-        out,
-        &buf[start..start + first],
-        &mut client.timer,
-    )
-    .await
-    .map_err(|_| "the client went away")?;
-    to_client(out.len() + first);
+    // A body that ends when the target closes goes out as chunks (see `response::parse`): each
+    // piece gets its size line, and the CRLF that ends it goes with the next line.
+    let rechunk = head.framing == Framing::UntilClose;
+    let mut lead = Vec::new();
+    let mut open_chunk = false;
+    let mut frame = |lead: &mut Vec<u8>, n: usize| {
+        if open_chunk {
+            lead.extend_from_slice(b"\r\n");
+        }
+        if n > 0 {
+            lead.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+        }
+        open_chunk = n > 0;
+    };
+    let first_data = &buf[start..start + first];
+    let first_lead = if rechunk {
+        lead.extend_from_slice(out);
+        frame(&mut lead, first_data.len());
+        &lead[..]
+    } else {
+        out
+    };
+    io::write_all(&client.stream, first_lead, first_data, &mut client.timer)
+        .await
+        .map_err(|_| "the client went away")?;
+    to_client(first_lead.len() + first);
     let mut sent = first as u64;
     let mut extra = start + first < buf.len();
     let more = |chunks: &Option<Chunks>, rest: u64| match chunks {
@@ -402,7 +419,14 @@ async fn relay_body(
             .await
             .map_err(|_| "the target connection failed")?;
         if n == 0 {
-            if head.framing == Framing::UntilClose {
+            if rechunk {
+                lead.clear();
+                frame(&mut lead, 0);
+                lead.extend_from_slice(b"0\r\n\r\n");
+                io::write_all(&client.stream, &lead, &[], &mut client.timer)
+                    .await
+                    .map_err(|_| "the client went away")?;
+                to_client(lead.len());
                 break;
             }
             return Err("the target closed the connection before the end of the body");
@@ -415,10 +439,14 @@ async fn relay_body(
             }
         };
         extra = take < n;
-        io::write_all(&client.stream, &buf[..take], &[], &mut client.timer)
+        lead.clear();
+        if rechunk {
+            frame(&mut lead, take);
+        }
+        io::write_all(&client.stream, &lead, &buf[..take], &mut client.timer)
             .await
             .map_err(|_| "the client went away")?;
-        to_client(take);
+        to_client(lead.len() + take);
         sent += take as u64;
         // The target's deregistration ended while its response streamed.
         if pool.is_cut(conn) {

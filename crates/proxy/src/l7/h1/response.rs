@@ -145,7 +145,9 @@ pub(super) fn parse(buf: &[u8], rw: &Rewrite<'_>, out: &mut Vec<u8>) -> Parsed {
         out.extend_from_slice(h.value);
         out.extend_from_slice(b"\r\n");
     }
-    if framing == Framing::Chunked {
+    // A body that ends when the target closes is re-framed as chunks, so the client's
+    // connection outlives it (as hyper and ALB do).
+    if framing == Framing::Chunked || until_close {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
     }
     if let Some(stick) = rw.stick
@@ -159,7 +161,7 @@ pub(super) fn parse(buf: &[u8], rw: &Rewrite<'_>, out: &mut Vec<u8>) -> Parsed {
     if let Some(cookie) = rw.group_cookie {
         set_cookie(out, cookie.as_bytes());
     }
-    if rw.close || until_close {
+    if rw.close {
         out.extend_from_slice(b"connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
@@ -359,7 +361,7 @@ mod tests {
         let (h, out) = head(b"HTTP/1.0 200 OK\r\n\r\n", &rw());
         assert_eq!(h.framing, Framing::UntilClose);
         assert!(!h.reusable);
-        assert!(out.ends_with("connection: close\r\n\r\n"));
+        assert!(out.ends_with("transfer-encoding: chunked\r\n\r\n"));
         let (h, _) = head(
             b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n",
             &rw(),
