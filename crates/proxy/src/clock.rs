@@ -9,6 +9,11 @@ use tokio::time::Instant;
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 
 pub(crate) fn now_ms() -> u64 {
+    ms_at(Instant::now())
+}
+
+/// `instant` on the same scale as [`now_ms`] (for an instant a caller has read already).
+pub(crate) fn ms_at(instant: Instant) -> u64 {
     let epoch = *EPOCH.get_or_init(Instant::now);
-    u64::try_from(Instant::now().saturating_duration_since(epoch).as_millis()).unwrap_or(u64::MAX)
+    u64::try_from(instant.saturating_duration_since(epoch).as_millis()).unwrap_or(u64::MAX)
 }

@@ -14,8 +14,6 @@ use std::io::ErrorKind;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use super::io::{self, STREAM_READ};
 use super::response::{self, Chunks, Framing, Rewrite};
 use super::{Client, Next, answer};
@@ -61,11 +59,11 @@ pub(super) async fn proxy(
     client: &mut Client,
     info: &ConnInfo,
     shared: &Shared,
-    x: Exchange,
+    mut x: Exchange,
     body: &[u8],
 ) -> Next {
     shared.retry_budget.deposit();
-    let sent_at = x.log.as_ref().map(|_| Instant::now());
+    let sent_at = x.log.as_ref().map(|_| client.timer.last());
     let target = Arc::clone(&x.plan.target);
     let mut outcome = attempt(client, info, shared, &x, &target, body).await;
     if x.replayable
@@ -91,7 +89,8 @@ pub(super) async fn proxy(
             }
         }
     }
-    let target_time = sent_at.map(|t| t.elapsed());
+    let target_time = sent_at.map(|t| client.timer.last().saturating_duration_since(t));
+    io::recycle(std::mem::take(&mut x.upstream_head));
     match outcome {
         Ok(a) => relay(client, info, shared, x, a, target_time).await,
         Err(e) => {
@@ -164,14 +163,17 @@ async fn attempt(
                 SendError::Http { error, .. } => UpstreamError::Other(error.to_string()),
             }),
     };
-    let sent_at = Instant::now();
+    // The timer's instants, read when waits end, time the target's response (no clock read).
+    let sent_at = client.timer.last();
     let exchanged = match conn {
         Ok(conn) => exchange(client, info, x, conn, body).await,
         Err(e) => Err(e),
     };
     let error = match exchanged {
         Ok((conn, buf, head, out)) => {
-            counters.response_time.record(sent_at.elapsed());
+            counters
+                .response_time
+                .record(client.timer.last().saturating_duration_since(sent_at));
             let outcome = if head.status >= 500 {
                 passive::Outcome::ServerError
             } else {
@@ -448,6 +450,7 @@ async fn relay_body(
             .map_err(|_| "the client went away")?;
         to_client(lead.len() + take);
         sent += take as u64;
+        client.timer.touch();
         // The target's deregistration ended while its response streamed.
         if pool.is_cut(conn) {
             return Err("the target's deregistration ended");

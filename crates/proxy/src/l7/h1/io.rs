@@ -48,9 +48,15 @@ impl IdleTimer {
         }
     }
 
-    /// Bytes moved.
+    /// A wait for the peer ended: bytes move now. (Only waits touch the timer: what happens
+    /// between two waits takes microseconds, and a clock read per system call would not.)
     pub(super) fn touch(&mut self) {
         self.last = Instant::now();
+    }
+
+    /// When the last wait ended.
+    pub(super) fn last(&self) -> Instant {
+        self.last
     }
 
     /// Resolves once no byte has moved for the timeout.
@@ -81,11 +87,8 @@ pub(super) async fn read_some(
     loop {
         match stream.try_read_buf(&mut (&mut *buf).limit(asked)) {
             Ok(n) => {
-                if n > 0 {
-                    timer.touch();
-                    if n < asked {
-                        drained(stream);
-                    }
+                if n > 0 && n < asked {
+                    drained(stream);
                 }
                 return Ok(n);
             }
@@ -95,6 +98,7 @@ pub(super) async fn read_some(
                     ready = stream.readable() => ready?,
                     () = timer.expired() => return Err(timed_out()),
                 }
+                timer.touch();
             }
             Err(e) => return Err(e),
         }
@@ -125,7 +129,6 @@ pub(super) async fn write_all(
         match written {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => {
-                timer.touch();
                 let from_head = n.min(head.len());
                 head = &head[from_head..];
                 body = &body[n - from_head..];
@@ -136,6 +139,7 @@ pub(super) async fn write_all(
                     ready = stream.writable() => ready?,
                     () = timer.expired() => return Err(timed_out()),
                 }
+                timer.touch();
             }
             Err(e) => return Err(e),
         }

@@ -21,7 +21,10 @@ mod io;
 mod request;
 mod response;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use http::{Response, header};
@@ -68,18 +71,20 @@ pub(crate) async fn serve(
         timer: IdleTimer::new(idle_timeout),
         pending: Vec::new(),
     };
+    // One wait for the listener's stop, registered once for the connection's life.
+    let mut stop = std::pin::pin!(crate::listener::until_stopped(stopped));
     loop {
         if client.pending.is_empty() {
             tokio::select! {
                 biased;
                 ready = client.stream.readable() => if ready.is_err() { return None },
-                () = crate::listener::until_stopped(stopped) => return None,
+                () = stop.as_mut() => return None,
                 () = client.timer.expired() => return None,
             }
+            client.timer.touch();
         }
-        // Boxed: the state of a request in progress is allocated only while it is.
-        match Box::pin(serve_request(&mut client, info, shared)).await {
-            Next::KeepAlive if !*stopped.borrow() => {}
+        match request_in_progress(&mut client, info, shared).await {
+            Next::KeepAlive if !stopping(stop.as_mut()) => {}
             Next::KeepAlive | Next::Close => {
                 let _ = client.stream.shutdown().await;
                 return None;
@@ -95,6 +100,24 @@ pub(crate) async fn serve(
     }
 }
 
+/// Whether the listener is stopping (the connection then closes after its request). The real
+/// waker is registered again by the next idle wait.
+fn stopping(stop: Pin<&mut impl Future<Output = ()>>) -> bool {
+    let mut cx = Context::from_waker(Waker::noop());
+    stop.poll(&mut cx).is_ready()
+}
+
+/// The state of a request in progress, allocated only while it is: an idle connection holds
+/// none of it. Built in a plain function so that the connection's own future does not reserve
+/// room for it too.
+fn request_in_progress<'a>(
+    client: &'a mut Client,
+    info: &'a ConnInfo,
+    shared: &'a Shared,
+) -> Pin<Box<dyn Future<Output = Next> + Send + 'a>> {
+    Box::pin(serve_request(client, info, shared))
+}
+
 async fn serve_request(client: &mut Client, info: &ConnInfo, shared: &Shared) -> Next {
     let mut buf = std::mem::take(&mut client.pending);
     if buf.capacity() == 0 {
@@ -102,7 +125,7 @@ async fn serve_request(client: &mut Client, info: &ConnInfo, shared: &Shared) ->
     }
     let prepared = loop {
         if !buf.is_empty() {
-            match request::parse(&buf, shared, info) {
+            match request::parse(&buf, shared, info, client.timer.last()) {
                 Parsed::Partial => {}
                 Parsed::HandOver => return Next::HandOver(buf),
                 Parsed::Refused(response) => {

@@ -10,6 +10,7 @@
 use std::mem::MaybeUninit;
 
 use http::Response;
+use tokio::time::Instant;
 
 use super::response::{is_hop_by_hop, parse_length};
 use crate::HeaderView;
@@ -136,7 +137,8 @@ impl<'a> Scan<'a> {
 }
 
 /// Parses, checks and routes the head at the start of `buf`.
-pub(super) fn parse(buf: &[u8], shared: &Shared, conn: &ConnInfo) -> Parsed {
+/// `at`: when the request's bytes arrived.
+pub(super) fn parse(buf: &[u8], shared: &Shared, conn: &ConnInfo, at: Instant) -> Parsed {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
     let head_len = match req.parse_with_uninit_headers(buf, &mut slots) {
@@ -177,35 +179,17 @@ pub(super) fn parse(buf: &[u8], shared: &Shared, conn: &ConnInfo) -> Parsed {
         headers: view,
         source: conn.client.ip(),
     };
-    let now = clock::now_ms();
+    let now = clock::ms_at(at);
     let (decision, log) = decide(shared, conn, listener, &facts, now);
-    let trace_id = crate::l7::trace::for_request(
-        view.get("x-amzn-trace-id"),
-        shared.options.epoch_unix_secs + now / 1000,
-        rand::random(),
-    );
     let body_len = scan.content_length.unwrap_or(0);
-    let log = log.map(|ctx| {
-        let request = LogRequest {
-            method,
-            host: scan.host,
-            path_and_query: target,
-            version: "HTTP/1.1",
-            user_agent: view.get("user-agent"),
-            received: body_len,
-        };
-        LogPending::new(
-            ctx,
-            &request,
-            conn,
-            shared,
-            trace_id.to_str().unwrap_or("-"),
-        )
-    });
+    let unix_secs = shared.options.epoch_unix_secs + now / 1000;
+    // Where the trace id starts in the upstream head (the access log repeats it).
+    let mut trace_at = 0..0;
+    let mut out = Vec::new();
     let action = match decision {
         Decision::Respond(response, kind) => Action::Respond(response, kind),
         Decision::Forward(plan) => {
-            let mut out = Vec::with_capacity(head_len + 192);
+            out = super::io::buffer();
             out.extend_from_slice(method.as_bytes());
             out.push(b' ');
             out.extend_from_slice(target.as_bytes());
@@ -235,15 +219,48 @@ pub(super) fn parse(buf: &[u8], shared: &Shared, conn: &ConnInfo) -> Parsed {
             out.extend_from_slice(b"\r\nx-forwarded-port: ");
             out.extend_from_slice(conn.forwarded.port());
             out.extend_from_slice(b"\r\nx-amzn-trace-id: ");
-            out.extend_from_slice(trace_id.as_bytes());
+            let start = out.len();
+            let existing = view.get("x-amzn-trace-id");
+            crate::l7::trace::append(existing, unix_secs, rand::random(), &mut out);
+            trace_at = start..out.len();
             out.extend_from_slice(b"\r\n\r\n");
             let idempotent = matches!(method, "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE");
             Action::Forward {
                 plan,
-                upstream_head: out,
+                upstream_head: Vec::new(),
                 replayable: idempotent && body_len == 0,
             }
         }
+    };
+    let log = log.map(|ctx| {
+        let generated;
+        let trace_id = match std::str::from_utf8(&out[trace_at]) {
+            Ok(id) if !id.is_empty() => id,
+            _ => {
+                let existing = view.get("x-amzn-trace-id");
+                generated = crate::l7::trace::for_request(existing, unix_secs, rand::random());
+                generated.to_str().unwrap_or("-")
+            }
+        };
+        let request = LogRequest {
+            method,
+            host: scan.host,
+            path_and_query: target,
+            version: "HTTP/1.1",
+            user_agent: view.get("user-agent"),
+            received: body_len,
+        };
+        LogPending::new(ctx, &request, conn, shared, trace_id)
+    });
+    let action = match action {
+        Action::Forward {
+            plan, replayable, ..
+        } => Action::Forward {
+            plan,
+            upstream_head: out,
+            replayable,
+        },
+        respond => respond,
     };
     Parsed::Request(Box::new(Prepared {
         head_len,

@@ -95,11 +95,17 @@ pub(super) fn parse(buf: &[u8], rw: &Rewrite<'_>, out: &mut Vec<u8>) -> Parsed {
                     keep_alive = true;
                 }
             }
+            // Names to remove with it (`close` and `keep-alive` name no header but their own).
             listed.extend(
                 std::str::from_utf8(h.value)
                     .unwrap_or("")
                     .split(',')
-                    .map(str::trim),
+                    .map(str::trim)
+                    .filter(|t| {
+                        !t.is_empty()
+                            && !t.eq_ignore_ascii_case("close")
+                            && !t.eq_ignore_ascii_case("keep-alive")
+                    }),
             );
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             // The last coding decides (RFC 9112 §6.3).
