@@ -15,7 +15,10 @@ use crate::support::*;
 
 /// A balancer in front of `backend` alone, with this listener idle timeout; waits until the
 /// backend is healthy.
-async fn through(backend: &ScriptedBackend, idle_timeout: Duration) -> (DataPlane, SocketAddr) {
+pub(super) async fn through(
+    backend: &ScriptedBackend,
+    idle_timeout: Duration,
+) -> (DataPlane, SocketAddr) {
     let mut s = single(&[], health_check(100));
     s.listeners[0].idle_timeout = idle_timeout;
     s.target_groups[0].targets.push(backend.target());
@@ -26,7 +29,7 @@ async fn through(backend: &ScriptedBackend, idle_timeout: Duration) -> (DataPlan
 
 const MINUTE: Duration = Duration::from_secs(60);
 
-fn get(path: &str) -> Vec<u8> {
+pub(super) fn get(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: shop.example\r\n\r\n").into_bytes()
 }
 
@@ -41,7 +44,7 @@ fn post(path: &str, body: &[u8]) -> Vec<u8> {
 }
 
 /// Asserts `r` is the target's 200 echo of `method path body`.
-fn assert_echo(r: &Message, method: &str, path: &str, body: &[u8]) {
+pub(super) fn assert_echo(r: &Message, method: &str, path: &str, body: &[u8]) {
     assert_eq!(r.status(), 200, "{r:?}");
     assert_eq!(r.text(), echoed(method, path, body), "{r:?}");
 }

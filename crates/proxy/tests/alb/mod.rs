@@ -4,5 +4,6 @@ mod balancing;
 mod changes;
 mod http1;
 mod metrics;
+mod parking;
 mod protocols;
 mod rules;

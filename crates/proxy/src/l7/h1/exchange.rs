@@ -11,6 +11,7 @@
 //!   and never after its target's deregistration ended (`Pool::cut`).
 
 use std::io::ErrorKind;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,9 @@ use crate::passive;
 use crate::plane::Shared;
 use crate::target::{InFlightGuard, TargetRuntime};
 use crate::upstream::{Pool, RawConn, SendError};
+
+/// Body bytes copied behind the head rather than written from where they are.
+const SMALL_BODY: usize = 2048;
 
 /// A routed request on its way to a target.
 pub(super) struct Exchange {
@@ -140,7 +144,7 @@ async fn attempt(
     // Drills inject faults here, on the path to the target (see `crate::fault`).
     if let Some(effect) = shared.fault_effect(target) {
         match effect {
-            Effect::Delay(d) => tokio::time::sleep(d).await,
+            Effect::Delay(d) => boxed_sleep(d).await,
             Effect::Reset => {
                 return Err(UpstreamError::Closed {
                     detail: "injected fault: connection reset".into(),
@@ -153,9 +157,7 @@ async fn attempt(
     let counters = &x.plan.counters;
     let conn = match target.pool.take_raw() {
         Some(conn) => Ok(conn),
-        None => target
-            .pool
-            .connect_raw(target.addr, shared.options.connect_timeout)
+        None => connect(target, shared.options.connect_timeout)
             .await
             .map_err(|e| match e {
                 SendError::ConnectTimeout => UpstreamError::ConnectTimeout,
@@ -201,6 +203,20 @@ async fn attempt(
     }
     tracing::warn!(target_group = %target.target_group, target = %target.id, addr = %target.addr, %error, "upstream request failed");
     Err(error)
+}
+
+// The two waits below are rare (a new connection, a drill's delay): boxed, they do not make
+// every request's state larger (it is allocated and moved once per request).
+
+fn connect(
+    target: &TargetRuntime,
+    timeout: Duration,
+) -> Pin<Box<dyn Future<Output = Result<RawConn, SendError>> + Send + '_>> {
+    Box::pin(target.pool.connect_raw(target.addr, timeout))
+}
+
+fn boxed_sleep(d: Duration) -> Pin<Box<tokio::time::Sleep>> {
+    Box::pin(tokio::time::sleep(d))
 }
 
 /// Sends the request on `conn` and reads the response head.
@@ -304,11 +320,11 @@ async fn relay(
         conn,
         mut buf,
         head,
-        out,
+        mut out,
     } = a;
     x.plan.counters.count(Outcome::Target(head.status));
     let target = guard.target();
-    let relayed = relay_body(client, info, &target.pool, &conn, &mut buf, &head, &out).await;
+    let relayed = relay_body(client, info, &target.pool, &conn, &mut buf, &head, &mut out).await;
     let next = match relayed {
         Ok(Relayed { body, reusable }) => {
             if reusable && head.reusable && !target.pool.is_cut(&conn) {
@@ -358,7 +374,7 @@ async fn relay_body(
     conn: &RawConn,
     buf: &mut Vec<u8>,
     head: &response::Head,
-    out: &[u8],
+    out: &mut Vec<u8>,
 ) -> Result<Relayed, &'static str> {
     let target = &conn.stream;
     let start = head.len;
@@ -393,18 +409,23 @@ async fn relay_body(
         }
         open_chunk = n > 0;
     };
-    let first_data = &buf[start..start + first];
+    let mut first_data = &buf[start..start + first];
     let first_lead = if rechunk {
         lead.extend_from_slice(out);
         frame(&mut lead, first_data.len());
         &lead[..]
     } else {
-        out
+        // A small body goes in the head's buffer: one plain send, cheaper than a writev.
+        if first_data.len() <= SMALL_BODY {
+            out.extend_from_slice(first_data);
+            first_data = &[];
+        }
+        &out[..]
     };
     io::write_all(&client.stream, first_lead, first_data, &mut client.timer)
         .await
         .map_err(|_| "the client went away")?;
-    to_client(first_lead.len() + first);
+    to_client(first_lead.len() + first_data.len());
     let mut sent = first as u64;
     let mut extra = start + first < buf.len();
     let more = |chunks: &Option<Chunks>, rest: u64| match chunks {

@@ -61,13 +61,23 @@ impl IdleTimer {
 
     /// Resolves once no byte has moved for the timeout.
     pub(super) async fn expired(&mut self) {
+        self.quiet_for(self.timeout).await;
+    }
+
+    /// Resolves once no byte has moved for `quiet`. The sleep moves only when it fires, or
+    /// when `quiet` is shorter than what it waits for.
+    pub(super) async fn quiet_for(&mut self, quiet: Duration) {
+        let due = self.last + quiet;
+        if self.sleep.deadline() > due {
+            self.sleep.as_mut().reset(due);
+        }
         loop {
             self.sleep.as_mut().await;
-            let deadline = self.last + self.timeout;
-            if Instant::now() >= deadline {
+            let due = self.last + quiet;
+            if Instant::now() >= due {
                 return;
             }
-            self.sleep.as_mut().reset(deadline);
+            self.sleep.as_mut().reset(due);
         }
     }
 }

@@ -1,0 +1,79 @@
+//! Idle keep-alive connections park (they leave their task after half a second of quiet and
+//! wait, socket only, in their listener's keeper): they must be served again, still count as
+//! active connections, time out, and close with their listener.
+
+use std::time::Duration;
+
+use super::http1::{assert_echo, get, through};
+use crate::support::raw::*;
+use crate::support::*;
+
+/// Longer than the fast path waits before parking a connection.
+const PARKED: Duration = Duration::from_millis(1200);
+
+fn active(plane: &proxy::DataPlane) -> u64 {
+    plane
+        .traffic()
+        .listeners
+        .iter()
+        .map(|l| l.active_connections)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parked_connections_are_served_again_and_stay_counted() {
+    bounded(async {
+        let backend = ScriptedBackend::echo().await;
+        let (plane, lb) = through(&backend, Duration::from_secs(20)).await;
+        let mut clients = Vec::new();
+        for i in 0..20 {
+            let mut c = RawClient::connect(lb).await;
+            let path = format!("/first/{i}");
+            assert_echo(&c.request(&get(&path)).await, "GET", &path, b"");
+            clients.push(c);
+        }
+        // Parked, resumed, parked again: the slots are reused.
+        for round in 0..2 {
+            tokio::time::sleep(PARKED).await;
+            assert_eq!(active(&plane), 20, "parked connections are still active");
+            for (i, c) in clients.iter_mut().enumerate() {
+                let path = format!("/again/{round}/{i}");
+                assert_echo(&c.request(&get(&path)).await, "GET", &path, b"");
+            }
+        }
+        drop(clients);
+        eventually("closed connections are no longer counted", || {
+            active(&plane) == 0
+        })
+        .await;
+        plane.shutdown(Duration::from_secs(1)).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_connection_times_out_and_closes_with_its_listener() {
+    bounded(async {
+        let backend = ScriptedBackend::echo().await;
+        let (plane, lb) = through(&backend, Duration::from_secs(2)).await;
+        let mut timed_out = RawClient::connect(lb).await;
+        assert_echo(&timed_out.request(&get("/a")).await, "GET", "/a", b"");
+        // Parked, then past the 2 s idle timeout.
+        assert!(
+            timed_out.closed().await,
+            "a parked connection outlived its idle timeout"
+        );
+
+        let (plane2, lb2) = through(&backend, Duration::from_secs(60)).await;
+        let mut c = RawClient::connect(lb2).await;
+        assert_echo(&c.request(&get("/b")).await, "GET", "/b", b"");
+        tokio::time::sleep(PARKED).await;
+        plane2.shutdown(Duration::from_secs(5)).await;
+        assert!(
+            c.closed().await,
+            "a parked connection outlived its listener"
+        );
+        plane.shutdown(Duration::from_secs(1)).await;
+    })
+    .await;
+}
