@@ -11,6 +11,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use socket2::{Domain, Socket, Type};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 use crate::ApplyError;
 use crate::framing::Framing;
@@ -116,16 +117,35 @@ async fn accept_loop(
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let mut connections = JoinSet::new();
-    let conn_stopped = stopped.clone();
+    let tracker = Tracker::default();
     let key: Arc<str> = Arc::from(key);
+    let ctx = Arc::new_cyclic(|me: &std::sync::Weak<ListenerCtx>| {
+        let me = me.clone();
+        ListenerCtx {
+            shared,
+            stopped: stopped.clone(),
+            // A parked connection whose client writes again is served by a new task.
+            parking: h1::parking::start(stopped.clone(), move |conn| {
+                if let Some(ctx) = me.upgrade() {
+                    tokio::spawn(serve_connection(conn, ctx));
+                }
+            }),
+        }
+    });
     loop {
         tokio::select! {
             () = until_stopped(&mut stopped) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, client)) => {
+                    let _ = stream.set_nodelay(true);
+                    ListenerCounters::add(&counters.new_connections, 1);
+                    ListenerCounters::add(&counters.active_connections, 1);
+                    let held = Held {
+                        _open: OpenConnection(Arc::clone(&counters)),
+                        _tracked: tracker.track(),
+                    };
                     let info = Arc::new(ConnInfo::new(Arc::clone(&key), client, local, Arc::clone(&counters)));
-                    connections.spawn(serve_connection(stream, info, Arc::clone(&shared), conn_stopped.clone()));
+                    tokio::spawn(serve_connection(Conn { stream, info, held }, Arc::clone(&ctx)));
                 }
                 Err(e) => {
                     // Usually EMFILE: back off briefly instead of spinning.
@@ -133,12 +153,80 @@ async fn accept_loop(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
     drop(listener);
-    tracing::debug!(listener = %key, open = connections.len(), "listener stopped; draining connections");
-    while connections.join_next().await.is_some() {}
+    drop(ctx);
+    tracing::debug!(listener = %key, open = tracker.open(), "listener stopped; draining connections");
+    tracker.all_closed().await;
+}
+
+/// What every connection of a listener shares.
+struct ListenerCtx {
+    shared: Arc<Shared>,
+    stopped: watch::Receiver<bool>,
+    parking: h1::parking::Parking,
+}
+
+/// A client connection, with what it holds for its listener.
+pub(crate) struct Conn {
+    pub(crate) stream: TcpStream,
+    pub(crate) info: Arc<ConnInfo>,
+    pub(crate) held: Held,
+}
+
+/// What a connection holds for its listener until it closes: its place in
+/// `ActiveConnectionCount` and in the listener's drain.
+pub(crate) struct Held {
+    _open: OpenConnection,
+    _tracked: Tracked,
+}
+
+/// Counts a listener's open connections, so that a stopping listener can wait for them (a
+/// counter, not a `JoinSet`: it costs an idle connection nothing, and a parked connection
+/// resumed in a new task stays counted).
+#[derive(Default, Clone)]
+struct Tracker(Arc<TrackerInner>);
+
+#[derive(Default)]
+struct TrackerInner {
+    open: AtomicUsize,
+    closed: tokio::sync::Notify,
+}
+
+/// One connection counted by a [`Tracker`], until dropped.
+struct Tracked(Arc<TrackerInner>);
+
+impl Tracker {
+    fn track(&self) -> Tracked {
+        self.0.open.fetch_add(1, Ordering::Relaxed);
+        Tracked(Arc::clone(&self.0))
+    }
+
+    fn open(&self) -> usize {
+        self.0.open.load(Ordering::Acquire)
+    }
+
+    /// Resolves once every tracked connection has closed.
+    async fn all_closed(&self) {
+        loop {
+            let closed = self.0.closed.notified();
+            tokio::pin!(closed);
+            closed.as_mut().enable();
+            if self.open() == 0 {
+                return;
+            }
+            closed.await;
+        }
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.closed.notify_waiters();
+        }
+    }
 }
 
 /// Resolves when the listener is told to stop (or its owner is gone).
@@ -162,32 +250,47 @@ pub(crate) fn server_builder() -> auto::Builder<TokioExecutor> {
     builder
 }
 
-async fn serve_connection(
-    stream: TcpStream,
-    info: Arc<ConnInfo>,
-    shared: Arc<Shared>,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let _ = stream.set_nodelay(true);
-    let counters = &info.counters;
-    ListenerCounters::add(&counters.new_connections, 1);
-    ListenerCounters::add(&counters.active_connections, 1);
-    let _open = OpenConnection(Arc::clone(counters));
+async fn serve_connection(conn: Conn, ctx: Arc<ListenerCtx>) {
+    let Conn { stream, info, held } = conn;
+    let shared = &ctx.shared;
+    let mut stopped = ctx.stopped.clone();
     let idle_timeout = shared
         .routing
         .load()
         .listeners
         .get(&*info.listener)
         .map_or(shared.options.idle_timeout, |l| l.idle_timeout);
-    let stream = if shared.options.http1_fast_path {
-        match h1::serve(stream, &info, &shared, &mut stopped, idle_timeout).await {
-            Some(rest) => rest,
-            None => return,
+    let (stream, _held) = if shared.options.http1_fast_path {
+        let parking = &ctx.parking;
+        match h1::serve(
+            stream,
+            &info,
+            shared,
+            &mut stopped,
+            idle_timeout,
+            held,
+            parking,
+        )
+        .await
+        {
+            h1::End::Closed => return,
+            h1::End::HandOver(rest, held) => (rest, held),
         }
     } else {
-        Rewind::new(stream, Vec::new())
+        (Rewind::new(stream, Vec::new()), held)
     };
-    // Boxed: a connection the fast path serves does not carry hyper's (larger) state.
+    hyper_connection(stream, info, Arc::clone(shared), stopped, idle_timeout).await;
+}
+
+/// hyper's (larger) state, allocated only for a connection hyper serves; built in a plain
+/// function so that the connection's own future does not reserve room for it too.
+fn hyper_connection(
+    stream: Rewind,
+    info: Arc<ConnInfo>,
+    shared: Arc<Shared>,
+    stopped: watch::Receiver<bool>,
+    idle_timeout: Duration,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(serve_with_hyper(
         stream,
         info,
@@ -195,7 +298,6 @@ async fn serve_connection(
         stopped,
         idle_timeout,
     ))
-    .await;
 }
 
 /// Serves a connection with hyper: HTTP/2, upgrades, and the HTTP/1.x requests the fast path
@@ -238,7 +340,7 @@ struct ClientIo {
 }
 
 /// Counts a client connection as active until dropped.
-struct OpenConnection(Arc<ListenerCounters>);
+pub(crate) struct OpenConnection(Arc<ListenerCounters>);
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {

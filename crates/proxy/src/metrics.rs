@@ -94,6 +94,8 @@ pub(crate) struct ListenerCounters {
     pub(crate) redirects: AtomicU64,
     pub(crate) new_connections: AtomicU64,
     pub(crate) active_connections: AtomicU64,
+    /// Of the active connections, those parked idle (see `crate::l7::h1::parking`).
+    pub(crate) parked_connections: AtomicU64,
     /// Bytes received from and sent to clients.
     pub(crate) processed_bytes: AtomicU64,
 }

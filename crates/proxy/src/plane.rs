@@ -460,6 +460,7 @@ impl DataPlane {
                     requests: r(&c.requests),
                     elb_5xx: r(&c.elb_502) + r(&c.elb_503) + r(&c.elb_504),
                     active_connections: r(&c.active_connections),
+                    parked_connections: r(&c.parked_connections),
                 }
             })
             .collect();
@@ -561,6 +562,9 @@ pub struct ListenerTraffic {
     /// 502, 503 and 504 answered by the balancer itself.
     pub elb_5xx: u64,
     pub active_connections: u64,
+    /// Of the active connections, those idle long enough to be parked (socket only).
+    #[serde(default)]
+    pub parked_connections: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -8,15 +8,21 @@ use super::http1::{assert_echo, get, through};
 use crate::support::raw::*;
 use crate::support::*;
 
-/// Longer than the fast path waits before parking a connection.
-const PARKED: Duration = Duration::from_millis(1200);
-
 fn active(plane: &proxy::DataPlane) -> u64 {
     plane
         .traffic()
         .listeners
         .iter()
         .map(|l| l.active_connections)
+        .sum()
+}
+
+fn parked(plane: &proxy::DataPlane) -> u64 {
+    plane
+        .traffic()
+        .listeners
+        .iter()
+        .map(|l| l.parked_connections)
         .sum()
 }
 
@@ -32,18 +38,19 @@ async fn parked_connections_are_served_again_and_stay_counted() {
             assert_echo(&c.request(&get(&path)).await, "GET", &path, b"");
             clients.push(c);
         }
-        // Parked, resumed, parked again: the slots are reused.
+        // Parked, served again, parked again: the keeper's slots are reused.
         for round in 0..2 {
-            tokio::time::sleep(PARKED).await;
+            eventually("the idle connections are parked", || parked(&plane) == 20).await;
             assert_eq!(active(&plane), 20, "parked connections are still active");
             for (i, c) in clients.iter_mut().enumerate() {
                 let path = format!("/again/{round}/{i}");
                 assert_echo(&c.request(&get(&path)).await, "GET", &path, b"");
             }
+            assert!(parked(&plane) < 20, "served connections are not parked");
         }
         drop(clients);
         eventually("closed connections are no longer counted", || {
-            active(&plane) == 0
+            active(&plane) == 0 && parked(&plane) == 0
         })
         .await;
         plane.shutdown(Duration::from_secs(1)).await;
@@ -58,16 +65,21 @@ async fn a_parked_connection_times_out_and_closes_with_its_listener() {
         let (plane, lb) = through(&backend, Duration::from_secs(2)).await;
         let mut timed_out = RawClient::connect(lb).await;
         assert_echo(&timed_out.request(&get("/a")).await, "GET", "/a", b"");
-        // Parked, then past the 2 s idle timeout.
+        eventually("the connection is parked", || parked(&plane) == 1).await;
+        // Then past the 2 s idle timeout.
         assert!(
             timed_out.closed().await,
             "a parked connection outlived its idle timeout"
         );
+        eventually("the closed connection is no longer parked", || {
+            parked(&plane) == 0
+        })
+        .await;
 
         let (plane2, lb2) = through(&backend, Duration::from_secs(60)).await;
         let mut c = RawClient::connect(lb2).await;
         assert_echo(&c.request(&get("/b")).await, "GET", "/b", b"");
-        tokio::time::sleep(PARKED).await;
+        eventually("the connection is parked", || parked(&plane2) == 1).await;
         plane2.shutdown(Duration::from_secs(5)).await;
         assert!(
             c.closed().await,

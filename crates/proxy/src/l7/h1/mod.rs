@@ -18,6 +18,7 @@
 
 mod exchange;
 mod io;
+pub(crate) mod parking;
 mod request;
 mod response;
 
@@ -34,10 +35,12 @@ use tokio::sync::watch;
 
 use io::IdleTimer;
 pub(crate) use io::Rewind;
+use parking::{PARK_AFTER, Parked, Parking};
 use request::{Action, Parsed, Prepared};
 
 use crate::l7::ProxyBody;
 use crate::l7::forward::{ConnInfo, Sent};
+use crate::listener::Held;
 use crate::metrics::ListenerCounters;
 use crate::plane::Shared;
 
@@ -57,15 +60,25 @@ enum Next {
     HandOver(Vec<u8>),
 }
 
-/// Serves a client connection until it closes, or returns it (with the bytes already read) for
-/// hyper to serve from the first request the fast path does not.
+/// How the fast path let go of a connection.
+pub(crate) enum End {
+    /// Closed, or parked (see [`parking`]).
+    Closed,
+    /// For hyper to serve from the first request the fast path does not, starting with the
+    /// bytes already read.
+    HandOver(Rewind, Held),
+}
+
+/// Serves a client connection until it closes, parks, or goes to hyper.
 pub(crate) async fn serve(
     stream: TcpStream,
     info: &Arc<ConnInfo>,
     shared: &Arc<Shared>,
     stopped: &mut watch::Receiver<bool>,
     idle_timeout: Duration,
-) -> Option<Rewind> {
+    held: Held,
+    parking: &Parking,
+) -> End {
     let mut client = Client {
         stream,
         timer: IdleTimer::new(idle_timeout),
@@ -77,9 +90,18 @@ pub(crate) async fn serve(
         if client.pending.is_empty() {
             tokio::select! {
                 biased;
-                ready = client.stream.readable() => if ready.is_err() { return None },
-                () = stop.as_mut() => return None,
-                () = client.timer.expired() => return None,
+                ready = client.stream.readable() => if ready.is_err() { return End::Closed },
+                () = stop.as_mut() => return End::Closed,
+                () = client.timer.quiet_for(PARK_AFTER) => {
+                    parking.park(Parked {
+                        stream: client.stream,
+                        info: Arc::clone(info),
+                        held,
+                        last: client.timer.last(),
+                        idle_timeout,
+                    });
+                    return End::Closed;
+                }
             }
             client.timer.touch();
         }
@@ -87,14 +109,14 @@ pub(crate) async fn serve(
             Next::KeepAlive if !stopping(stop.as_mut()) => {}
             Next::KeepAlive | Next::Close => {
                 let _ = client.stream.shutdown().await;
-                return None;
+                return End::Closed;
             }
             Next::HandOver(prefix) => {
                 // hyper's socket wrapper counts these bytes again as it reads them.
                 info.counters
                     .processed_bytes
                     .fetch_sub(prefix.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                return Some(Rewind::new(client.stream, prefix));
+                return End::HandOver(Rewind::new(client.stream, prefix), held);
             }
         }
     }

@@ -10,8 +10,9 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -80,7 +81,16 @@ pub(crate) fn start(
             }
             keeper.compact();
         }
-        tracing::debug!(parked = keeper.parked, "listener stopped: closing parked connections");
+        tracing::debug!(
+            parked = keeper.parked,
+            "listener stopped: closing parked connections"
+        );
+        for p in keeper.slots.iter_mut().filter_map(|s| s.parked.take()) {
+            p.info
+                .counters
+                .parked_connections
+                .fetch_sub(1, Ordering::Relaxed);
+        }
     });
     Parking { tx }
 }
@@ -144,13 +154,21 @@ impl Keeper {
             woken: Arc::clone(&self.woken),
         }));
         // Registers the slot's waker with the socket (the socket keeps a clone).
-        if let Poll::Ready(_) = p.stream.poll_read_ready(&mut Context::from_waker(&waker)) {
+        if p.stream
+            .poll_read_ready(&mut Context::from_waker(&waker))
+            .is_ready()
+        {
+            tracing::debug!(client = %p.info.client, "not parked: the client sent something");
             self.free.push(slot);
             return Some(p.into_conn());
         }
         let deadline = p.last + p.idle_timeout;
-        self.deadlines
-            .push(Reverse((deadline, slot, s.generation)));
+        self.deadlines.push(Reverse((deadline, slot, s.generation)));
+        tracing::debug!(client = %p.info.client, slot, "parked");
+        p.info
+            .counters
+            .parked_connections
+            .fetch_add(1, Ordering::Relaxed);
         s.parked = Some(p);
         self.parked += 1;
         None
@@ -164,6 +182,10 @@ impl Keeper {
         let p = s.parked.take()?;
         self.free.push(slot);
         self.parked -= 1;
+        p.info
+            .counters
+            .parked_connections
+            .fetch_sub(1, Ordering::Relaxed);
         Some(p)
     }
 
