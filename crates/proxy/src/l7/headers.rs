@@ -37,33 +37,47 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// The `X-Forwarded-For` and `X-Forwarded-Port` values of one client connection, built once
-/// when it is accepted rather than on every request.
+/// The `X-Forwarded-For` and `X-Forwarded-Port` values of one client connection, written once
+/// when it is accepted rather than on every request, inline (an idle connection should cost
+/// little, see `crate::l7::h1::parking`).
 #[derive(Debug)]
 pub(crate) struct Forwarded {
-    client: HeaderValue,
-    port: HeaderValue,
+    /// The client address as text (an IPv6 address has at most 39 characters) and its length.
+    client: [u8; 39],
+    client_len: u8,
+    /// The listener port as text, and its length.
+    port: [u8; 5],
+    port_len: u8,
 }
 
 impl Forwarded {
     /// The client address, as `X-Forwarded-For` ends.
     pub(crate) fn client(&self) -> &[u8] {
-        self.client.as_bytes()
+        &self.client[..usize::from(self.client_len)]
     }
 
     /// The listener port, as `X-Forwarded-Port` says.
     pub(crate) fn port(&self) -> &[u8] {
-        self.port.as_bytes()
+        &self.port[..usize::from(self.port_len)]
     }
 
     pub(crate) fn new(client: IpAddr, port: u16) -> Self {
-        // An IP address is a valid header value.
-        let client = HeaderValue::from_str(&client.to_canonical().to_string())
-            .unwrap_or_else(|_| HeaderValue::from_static("-"));
-        Forwarded {
-            client,
-            port: HeaderValue::from(port),
+        use std::io::Write;
+        let mut f = Forwarded {
+            client: [0; 39],
+            client_len: 0,
+            port: [0; 5],
+            port_len: 0,
+        };
+        let mut text = &mut f.client[..];
+        if write!(text, "{}", client.to_canonical()).is_ok() {
+            f.client_len = (39 - text.len()) as u8;
         }
+        let mut text = &mut f.port[..];
+        if write!(text, "{port}").is_ok() {
+            f.port_len = (5 - text.len()) as u8;
+        }
+        f
     }
 }
 
@@ -77,11 +91,11 @@ pub(crate) fn set_forwarded(headers: &mut HeaderMap, conn: &Forwarded, scheme: &
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .collect();
+    // An IP address is a valid header value; with earlier values and ", " too.
+    let client = std::str::from_utf8(conn.client()).unwrap_or("-");
     let chain = if earlier.is_empty() {
-        Some(conn.client.clone())
+        HeaderValue::from_str(client).ok()
     } else {
-        let client = conn.client.to_str().unwrap_or("-");
-        // Built only from valid header values, ", " and an IP address, so it is valid too.
         HeaderValue::from_str(&format!("{}, {client}", earlier.join(", "))).ok()
     };
     if let Some(v) = chain {
@@ -93,7 +107,9 @@ pub(crate) fn set_forwarded(headers: &mut HeaderMap, conn: &Forwarded, scheme: &
         other => HeaderValue::from_str(other).unwrap_or_else(|_| HeaderValue::from_static("http")),
     };
     headers.insert(X_FORWARDED_PROTO, proto);
-    headers.insert(X_FORWARDED_PORT, conn.port.clone());
+    if let Ok(port) = HeaderValue::from_bytes(conn.port()) {
+        headers.insert(X_FORWARDED_PORT, port);
+    }
 }
 
 #[cfg(test)]
@@ -131,6 +147,16 @@ mod tests {
         let mut left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
         left.sort_unstable();
         assert_eq!(left, vec!["host", "x-kept"]);
+    }
+
+    #[test]
+    fn the_longest_addresses_and_ports_fit_inline() {
+        let longest = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff";
+        let f = Forwarded::new(longest.parse().unwrap(), 65535);
+        assert_eq!(f.client(), longest.as_bytes());
+        assert_eq!(f.port(), b"65535");
+        let f = Forwarded::new("::ffff:192.0.2.1".parse().unwrap(), 80);
+        assert_eq!((f.client(), f.port()), (&b"192.0.2.1"[..], &b"80"[..]));
     }
 
     #[test]

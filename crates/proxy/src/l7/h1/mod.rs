@@ -97,8 +97,7 @@ pub(crate) async fn serve(
                         stream: client.stream,
                         info: Arc::clone(info),
                         held,
-                        last: client.timer.last(),
-                        idle_timeout,
+                        idle_deadline: client.timer.last() + idle_timeout,
                     });
                     return End::Closed;
                 }

@@ -30,9 +30,8 @@ pub(crate) struct Parked {
     pub(crate) stream: TcpStream,
     pub(crate) info: Arc<ConnInfo>,
     pub(crate) held: Held,
-    /// When bytes last moved; the idle timeout counts from here.
-    pub(crate) last: Instant,
-    pub(crate) idle_timeout: Duration,
+    /// The end of its idle timeout (counted from its last byte).
+    pub(crate) idle_deadline: Instant,
 }
 
 /// Where a listener's connections park.
@@ -162,7 +161,7 @@ impl Keeper {
             self.free.push(slot);
             return Some(p.into_conn());
         }
-        let deadline = p.last + p.idle_timeout;
+        let deadline = p.idle_deadline;
         self.deadlines.push(Reverse((deadline, slot, s.generation)));
         tracing::debug!(client = %p.info.client, slot, "parked");
         p.info
