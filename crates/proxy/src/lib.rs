@@ -25,6 +25,11 @@ mod drain;
 mod error;
 mod fault;
 pub mod framing;
+#[doc(hidden)]
+pub mod fuzzing {
+    //! The HTTP/1.1 fast path's parsers, for the `cargo fuzz` targets under `fuzz/` only.
+    pub use crate::l7::h1::fuzzing::*;
+}
 pub mod header_view;
 pub mod health;
 pub mod l4;

@@ -17,6 +17,7 @@
 //! task.
 
 mod exchange;
+pub(crate) mod fuzzing;
 mod io;
 pub(crate) mod parking;
 mod request;

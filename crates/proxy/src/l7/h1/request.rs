@@ -272,3 +272,6 @@ pub(super) fn parse(buf: &[u8], shared: &Shared, conn: &ConnInfo, at: Instant) -
         action,
     }))
 }
+
+/// The header scan for the fuzz targets (`proxy::fuzzing`).
+pub(super) mod fuzzing;

@@ -142,8 +142,13 @@ pub(super) fn parse(buf: &[u8], rw: &Rewrite<'_>, out: &mut Vec<u8>) -> Parsed {
     out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
     let view = HeaderView::Raw(headers);
+    let chunked_out = framing == Framing::Chunked || until_close;
     for h in headers {
-        if is_hop_by_hop(h.name) || listed.iter().any(|l| l.eq_ignore_ascii_case(h.name)) {
+        if is_hop_by_hop(h.name)
+            || listed.iter().any(|l| l.eq_ignore_ascii_case(h.name))
+            // A body sent chunked never goes with a `Content-Length` (RFC 9112 §6.3).
+            || (chunked_out && h.name.eq_ignore_ascii_case("content-length"))
+        {
             continue;
         }
         out.extend_from_slice(h.name.as_bytes());
@@ -153,7 +158,7 @@ pub(super) fn parse(buf: &[u8], rw: &Rewrite<'_>, out: &mut Vec<u8>) -> Parsed {
     }
     // A body that ends when the target closes is re-framed as chunks, so the client's
     // connection outlives it (as hyper and ALB do).
-    if framing == Framing::Chunked || until_close {
+    if chunked_out {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
     }
     if let Some(stick) = rw.stick
@@ -378,6 +383,20 @@ mod tests {
             &rw(),
         );
         assert!(!h.reusable);
+    }
+
+    #[test]
+    fn content_length_never_goes_with_chunked() {
+        // Found by the `h1_response_head` fuzz target (seed `te-and-length`): the target's
+        // `Content-Length` went to the client beside `transfer-encoding: chunked`.
+        for raw in [
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 12\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nTransfer-Encoding: gzip\r\n\r\n",
+        ] {
+            let (h, out) = head(raw, &rw());
+            assert!(matches!(h.framing, Framing::Chunked | Framing::UntilClose));
+            assert_eq!(out, "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
+        }
     }
 
     #[test]
