@@ -8,8 +8,15 @@
 use libfuzzer_sys::fuzz_target;
 use proxy::fuzzing::{h1_parse_length, h1_request_scan};
 
-const HOP_BY_HOP: [&str; 7] =
-    ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
 
 fuzz_target!(|data: &[u8]| {
     let scan = h1_request_scan(data);
@@ -21,24 +28,41 @@ fuzz_target!(|data: &[u8]| {
     assert!(matches!(req.parse(data), Ok(httparse::Status::Complete(_))));
     let headers: &[httparse::Header<'_>] = req.headers;
     let named = |n: &str| -> Vec<&httparse::Header<'_>> {
-        headers.iter().filter(|h| h.name.eq_ignore_ascii_case(n)).collect()
+        headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(n))
+            .collect()
     };
-    let lengths: Vec<Option<u64>> = named("content-length").iter().map(|h| h1_parse_length(h.value)).collect();
+    let lengths: Vec<Option<u64>> = named("content-length")
+        .iter()
+        .map(|h| h1_parse_length(h.value))
+        .collect();
     if scan.scanned.is_err() {
         assert!(lengths.contains(&None), "refused with valid lengths");
         return;
     }
-    assert!(!lengths.contains(&None), "an invalid Content-Length was accepted");
+    assert!(
+        !lengths.contains(&None),
+        "an invalid Content-Length was accepted"
+    );
     assert_eq!(scan.lengths, lengths.len());
     assert_eq!(scan.content_length, lengths.last().copied().flatten());
     assert_eq!(scan.hosts, named("host").len());
     assert!(scan.listed.len() <= 8);
     if let Some(host) = &scan.host {
-        assert!(host.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)));
+        assert!(
+            host.bytes()
+                .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+        );
     }
     let tokens: Vec<String> = named("connection")
         .iter()
-        .flat_map(|h| String::from_utf8_lossy(h.value).split(',').map(|t| t.trim().to_ascii_lowercase()).collect::<Vec<_>>())
+        .flat_map(|h| {
+            String::from_utf8_lossy(h.value)
+                .split(',')
+                .map(|t| t.trim().to_ascii_lowercase())
+                .collect::<Vec<_>>()
+        })
         .collect();
     if scan.close {
         assert!(tokens.iter().any(|t| t == "close"));
@@ -57,7 +81,8 @@ fuzz_target!(|data: &[u8]| {
         for (name, dropped) in &scan.drops {
             let lower = name.to_ascii_lowercase();
             if HOP_BY_HOP.contains(&lower.as_str())
-                || lower.starts_with("x-forwarded-") && ["for", "proto", "port"].contains(&&lower[12..])
+                || lower.starts_with("x-forwarded-")
+                    && ["for", "proto", "port"].contains(&&lower[12..])
                 || lower == "x-amzn-trace-id"
                 || (tokens.contains(&lower) && lower != "close")
             {

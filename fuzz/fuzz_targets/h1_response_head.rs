@@ -13,8 +13,15 @@ use proxy::fuzzing::{
     H1_GROUP_COOKIE, H1_STICK_COOKIE, H1Response, H1Rewrite, h1_parse_length, h1_response_head,
 };
 
-const HOP_BY_HOP: [&str; 7] =
-    ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
 
 fn hop_by_hop(name: &str) -> bool {
     HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
@@ -29,7 +36,10 @@ fn headers(head: &[u8]) -> Option<(usize, u16, u8, Vec<(String, Vec<u8>)>)> {
             n,
             resp.code?,
             resp.version?,
-            resp.headers.iter().map(|h| (h.name.to_owned(), h.value.to_vec())).collect(),
+            resp.headers
+                .iter()
+                .map(|h| (h.name.to_owned(), h.value.to_vec()))
+                .collect(),
         )),
         _ => None,
     }
@@ -77,12 +87,17 @@ fn check(data: &[u8], rw: H1Rewrite<'_>) {
         .filter(|(name, _)| !hop_by_hop(name) && !listed.contains(&name.to_ascii_lowercase()))
         .filter(|(name, _)| !(reframed && name.eq_ignore_ascii_case("content-length")))
         .collect();
-    let copied: Vec<&(String, Vec<u8>)> =
-        output.iter().filter(|(name, value)| !added(name, value)).collect();
+    let copied: Vec<&(String, Vec<u8>)> = output
+        .iter()
+        .filter(|(name, value)| !added(name, value))
+        .collect();
     // An added `set-cookie` equal to one of the target's own is indistinguishable; compare
     // without those.
     let strip = |v: Vec<&(String, Vec<u8>)>| -> Vec<(String, Vec<u8>)> {
-        v.into_iter().filter(|(n, v)| !added(n, v)).cloned().collect()
+        v.into_iter()
+            .filter(|(n, v)| !added(n, v))
+            .cloned()
+            .collect()
     };
     assert_eq!(strip(copied), strip(kept), "headers kept for the client");
     for (name, value) in &output {
@@ -93,7 +108,10 @@ fn check(data: &[u8], rw: H1Rewrite<'_>) {
     }
 
     // Exactly one framing.
-    let te = output.iter().filter(|(n, _)| n.eq_ignore_ascii_case("transfer-encoding")).count();
+    let te = output
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("transfer-encoding"))
+        .count();
     let lengths: Vec<Option<u64>> = output
         .iter()
         .filter(|(n, _)| n.eq_ignore_ascii_case("content-length"))
@@ -111,12 +129,19 @@ fn check(data: &[u8], rw: H1Rewrite<'_>) {
         None => assert_eq!(te, 0),
     }
     if head.reusable {
-        assert!(head.body != Some(None) || head.chunked, "a body ended by closing is not reusable");
+        assert!(
+            head.body != Some(None) || head.chunked,
+            "a body ended by closing is not reusable"
+        );
     }
     if rw.close {
         assert!(out.ends_with(b"connection: close\r\n\r\n"));
     }
-    let cookie = |c: &str| output.iter().any(|(n, v)| n == "set-cookie" && v == c.as_bytes());
+    let cookie = |c: &str| {
+        output
+            .iter()
+            .any(|(n, v)| n == "set-cookie" && v == c.as_bytes())
+    };
     if rw.group_cookie {
         assert!(cookie(H1_GROUP_COOKIE));
     }
@@ -124,19 +149,39 @@ fn check(data: &[u8], rw: H1Rewrite<'_>) {
         assert!(cookie(H1_STICK_COOKIE));
     }
     if let Some(location) = &head.location {
-        assert!(input.iter().any(|(n, v)| n.eq_ignore_ascii_case("location")
-            && v == location.as_bytes()));
+        assert!(
+            input
+                .iter()
+                .any(|(n, v)| n.eq_ignore_ascii_case("location") && v == location.as_bytes())
+        );
     }
 }
 
 fuzz_target!(|data: &[u8]| {
     check(data, H1Rewrite::default());
-    check(data, H1Rewrite { request_was_head: true, ..H1Rewrite::default() });
     check(
         data,
-        H1Rewrite { close: true, app_cookie: Some(""), group_cookie: true, ..H1Rewrite::default() },
+        H1Rewrite {
+            request_was_head: true,
+            ..H1Rewrite::default()
+        },
     );
-    check(data, H1Rewrite { app_cookie: Some("session"), ..H1Rewrite::default() });
+    check(
+        data,
+        H1Rewrite {
+            close: true,
+            app_cookie: Some(""),
+            group_cookie: true,
+            ..H1Rewrite::default()
+        },
+    );
+    check(
+        data,
+        H1Rewrite {
+            app_cookie: Some("session"),
+            ..H1Rewrite::default()
+        },
+    );
 
     // `Content-Length` values: digits only, surrounding whitespace allowed.
     if data.len() <= 32 {
