@@ -42,8 +42,7 @@ pub fn h1_request_scan(bytes: &[u8]) -> H1RequestScan {
     };
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
-    let Ok(httparse::Status::Complete(_)) = req.parse_with_uninit_headers(bytes, &mut slots)
-    else {
+    let Ok(httparse::Status::Complete(_)) = req.parse_with_uninit_headers(bytes, &mut slots) else {
         return r;
     };
     r.complete = true;
