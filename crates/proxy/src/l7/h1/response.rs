@@ -72,6 +72,10 @@ pub(super) fn parse(buf: &[u8], rw: &Rewrite<'_>, out: &mut Vec<u8>) -> Parsed {
         Err(e) => return Parsed::Invalid(format!("malformed response head: {e}")),
     };
     let status = resp.code.unwrap_or(0);
+    // httparse takes any three digits; HTTP status codes are 100–599 (RFC 9110 §15).
+    if !(100..600).contains(&status) {
+        return Parsed::Invalid(format!("status code {status} is not HTTP's"));
+    }
     if (100..200).contains(&status) {
         if status == 101 {
             return Parsed::Invalid("101 Switching Protocols without an upgrade request".into());
@@ -437,6 +441,10 @@ mod tests {
             parse(b"garbage\r\n\r\n", &rw(), &mut out),
             Parsed::Invalid(_)
         ));
+        for status in [&b"042"[..], b"600", b"000"] {
+            let raw = [&b"HTTP/1.1 "[..], status, b" X\r\n\r\n"].concat();
+            assert!(matches!(parse(&raw, &rw(), &mut out), Parsed::Invalid(_)));
+        }
         assert!(matches!(
             parse(
                 b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
