@@ -43,7 +43,8 @@ pub(super) struct Exchange {
     /// Body bytes still to read from the client (the rest came with the head).
     pub(super) body_rest: u64,
     pub(super) now: u64,
-    pub(super) log: Option<LogPending>,
+    /// Boxed: only listeners with access logs have one, and it is large.
+    pub(super) log: Option<Box<LogPending>>,
 }
 
 /// A target's response head, on the connection still lent to this request.
@@ -96,7 +97,7 @@ pub(super) async fn proxy(
     let target_time = sent_at.map(|t| client.timer.last().saturating_duration_since(t));
     io::recycle(std::mem::take(&mut x.upstream_head));
     match outcome {
-        Ok(a) => relay(client, info, shared, x, a, target_time).await,
+        Ok(a) => relay(client, info, shared, &mut x, a, target_time).await,
         Err(e) => {
             let (response, counted) = failure(&e);
             if let Outcome::Elb(code) = counted {
@@ -311,7 +312,7 @@ async fn relay(
     client: &mut Client,
     info: &ConnInfo,
     shared: &Shared,
-    x: Exchange,
+    x: &mut Exchange,
     a: Answer,
     target_time: Option<Duration>,
 ) -> Next {
@@ -330,7 +331,7 @@ async fn relay(
             if reusable && head.reusable && !target.pool.is_cut(&conn) {
                 target.pool.give_back_raw(conn);
             }
-            if let Some(log) = x.log {
+            if let Some(log) = x.log.take() {
                 log.write(
                     shared,
                     Sent {

@@ -59,27 +59,43 @@ impl IdleTimer {
         self.last
     }
 
-    /// Resolves once no byte has moved for the timeout.
-    pub(super) async fn expired(&mut self) {
-        self.quiet_for(self.timeout).await;
-    }
-
-    /// Resolves once no byte has moved for `quiet`. The sleep moves only when it fires, or
-    /// when `quiet` is shorter than what it waits for.
-    pub(super) async fn quiet_for(&mut self, quiet: Duration) {
-        let due = self.last + quiet;
-        if self.sleep.deadline() > due {
-            self.sleep.as_mut().reset(due);
-        }
+    /// Ready once no byte has moved for `quiet`. The sleep moves only when it fires, or when
+    /// `quiet` is shorter than what it waits for; the clock is read only when it fires.
+    pub(super) fn poll_quiet(&mut self, cx: &mut Context<'_>, quiet: Duration) -> Poll<()> {
         loop {
-            self.sleep.as_mut().await;
             let due = self.last + quiet;
-            if Instant::now() >= due {
-                return;
+            if self.sleep.deadline() > due {
+                self.sleep.as_mut().reset(due);
             }
-            self.sleep.as_mut().reset(due);
+            if self.sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if Instant::now() >= self.last + quiet {
+                return Poll::Ready(());
+            }
+            self.sleep.as_mut().reset(self.last + quiet);
         }
     }
+}
+
+/// Waits until `stream` is readable (`write`: writable), or fails when no byte has moved for
+/// the timer's timeout. Polls the socket's own readiness slot: no waiter node, no `select!`.
+async fn ready(stream: &TcpStream, write: bool, timer: &mut IdleTimer) -> io::Result<()> {
+    let timeout = timer.timeout;
+    std::future::poll_fn(|cx| {
+        let polled = if write {
+            stream.poll_write_ready(cx)
+        } else {
+            stream.poll_read_ready(cx)
+        };
+        if let Poll::Ready(r) = polled {
+            return Poll::Ready(r);
+        }
+        timer.poll_quiet(cx, timeout).map(|()| Err(timed_out()))
+    })
+    .await?;
+    timer.touch();
+    Ok(())
 }
 
 /// Reads at most `max` bytes (and at least one, or 0 at end of stream) into `buf`'s spare
@@ -102,14 +118,7 @@ pub(super) async fn read_some(
                 }
                 return Ok(n);
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                tokio::select! {
-                    biased;
-                    ready = stream.readable() => ready?,
-                    () = timer.expired() => return Err(timed_out()),
-                }
-                timer.touch();
-            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready(stream, false, timer).await?,
             Err(e) => return Err(e),
         }
     }
@@ -143,14 +152,7 @@ pub(super) async fn write_all(
                 head = &head[from_head..];
                 body = &body[n - from_head..];
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                tokio::select! {
-                    biased;
-                    ready = stream.writable() => ready?,
-                    () = timer.expired() => return Err(timed_out()),
-                }
-                timer.touch();
-            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready(stream, true, timer).await?,
             Err(e) => return Err(e),
         }
     }

@@ -26,7 +26,7 @@ mod response;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use http::{Response, header};
@@ -51,6 +51,15 @@ struct Client {
     timer: IdleTimer,
     /// Bytes read past the last request (pipelining); empty between requests.
     pending: Vec<u8>,
+}
+
+/// What ended an idle connection's wait.
+enum Woke {
+    Request,
+    /// The listener stops (or the socket failed).
+    Stop,
+    /// Quiet long enough to park.
+    Quiet,
 }
 
 /// What the connection does after a request.
@@ -89,11 +98,23 @@ pub(crate) async fn serve(
     let mut stop = std::pin::pin!(crate::listener::until_stopped(stopped));
     loop {
         if client.pending.is_empty() {
-            tokio::select! {
-                biased;
-                ready = client.stream.readable() => if ready.is_err() { return End::Closed },
-                () = stop.as_mut() => return End::Closed,
-                () = client.timer.quiet_for(PARK_AFTER) => {
+            let woke = std::future::poll_fn(|cx| {
+                if let Poll::Ready(r) = client.stream.poll_read_ready(cx) {
+                    return Poll::Ready(if r.is_ok() { Woke::Request } else { Woke::Stop });
+                }
+                if stop.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Woke::Stop);
+                }
+                client
+                    .timer
+                    .poll_quiet(cx, PARK_AFTER)
+                    .map(|()| Woke::Quiet)
+            })
+            .await;
+            match woke {
+                Woke::Request => {}
+                Woke::Stop => return End::Closed,
+                Woke::Quiet => {
                     parking.park(Parked {
                         stream: client.stream,
                         info: Arc::clone(info),

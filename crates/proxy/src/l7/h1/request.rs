@@ -47,7 +47,7 @@ pub(super) struct Prepared {
     /// The client asked to close the connection after this response.
     pub(super) close: bool,
     pub(super) is_head: bool,
-    pub(super) log: Option<LogPending>,
+    pub(super) log: Option<Box<LogPending>>,
     pub(super) now: u64,
     pub(super) action: Action,
 }
@@ -250,7 +250,7 @@ pub(super) fn parse(buf: &[u8], shared: &Shared, conn: &ConnInfo, at: Instant) -
             user_agent: view.get("user-agent"),
             received: body_len,
         };
-        LogPending::new(ctx, &request, conn, shared, trace_id)
+        Box::new(LogPending::new(ctx, &request, conn, shared, trace_id))
     });
     let action = match action {
         Action::Forward {
