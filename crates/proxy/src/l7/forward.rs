@@ -591,17 +591,27 @@ async fn attempt(
         Ok(Err(e)) => e,
         Err(_) => UpstreamError::ResponseTimeout,
     };
+    count_failure(group_counters, target, &error);
+    Err(error)
+}
+
+/// Counts a failed attempt on `target` (both request paths): `TargetConnectionErrorCount`,
+/// passive ejection, and a warning.
+pub(super) fn count_failure(
+    counters: &GroupCounters,
+    target: &TargetRuntime,
+    error: &UpstreamError,
+) {
     if matches!(
         error,
         UpstreamError::Refused(_) | UpstreamError::ConnectTimeout
     ) {
-        ListenerCounters::add(&group_counters.connection_errors, 1);
+        ListenerCounters::add(&counters.connection_errors, 1);
     }
     if error.target_unreachable() || matches!(error, UpstreamError::ConnectTimeout) {
         eject_if_tripped(target, passive::Outcome::ConnectFailure);
     }
     tracing::warn!(target_group = %target.target_group, target = %target.id, addr = %target.addr, %error, "upstream request failed");
-    Err(error)
 }
 
 pub(super) fn eject_if_tripped(target: &TargetRuntime, outcome: passive::Outcome) {

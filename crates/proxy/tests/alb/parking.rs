@@ -9,21 +9,16 @@ use crate::support::raw::*;
 use crate::support::*;
 
 fn active(plane: &proxy::DataPlane) -> u64 {
-    plane
-        .traffic()
-        .listeners
-        .iter()
-        .map(|l| l.active_connections)
-        .sum()
+    listeners(plane, |l| l.active_connections)
 }
 
 fn parked(plane: &proxy::DataPlane) -> u64 {
-    plane
-        .traffic()
-        .listeners
-        .iter()
-        .map(|l| l.parked_connections)
-        .sum()
+    listeners(plane, |l| l.parked_connections)
+}
+
+/// A listener counter, summed over the listeners.
+fn listeners(plane: &proxy::DataPlane, count: impl Fn(&proxy::ListenerTraffic) -> u64) -> u64 {
+    plane.traffic().listeners.iter().map(count).sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,7 +21,9 @@ use super::{Client, Next, answer};
 use crate::HeaderView;
 use crate::counters::Outcome;
 use crate::fault::Effect;
-use crate::l7::forward::{ConnInfo, LogPending, Plan, Sent, eject_if_tripped, failure};
+use crate::l7::forward::{
+    ConnInfo, LogPending, Plan, Sent, count_failure, eject_if_tripped, failure,
+};
 use crate::l7::head::UpstreamError;
 use crate::metrics::ListenerCounters;
 use crate::passive;
@@ -193,16 +195,7 @@ async fn attempt(
         }
         Err(e) => e,
     };
-    if matches!(
-        error,
-        UpstreamError::Refused(_) | UpstreamError::ConnectTimeout
-    ) {
-        ListenerCounters::add(&counters.connection_errors, 1);
-    }
-    if error.target_unreachable() || matches!(error, UpstreamError::ConnectTimeout) {
-        eject_if_tripped(target, passive::Outcome::ConnectFailure);
-    }
-    tracing::warn!(target_group = %target.target_group, target = %target.id, addr = %target.addr, %error, "upstream request failed");
+    count_failure(counters, target, &error);
     Err(error)
 }
 
