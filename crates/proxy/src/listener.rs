@@ -11,7 +11,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -21,8 +20,9 @@ use hyper_util::server::conn::auto;
 use socket2::{Domain, Socket, Type};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::ApplyError;
 use crate::framing::Framing;
@@ -117,20 +117,17 @@ async fn accept_loop(
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let tracker = Tracker::default();
+    // Every connection task, a resumed one too, lives in this set: aborting the listener's task
+    // drops them all (`DataPlane::shutdown` after its grace).
+    let mut connections = JoinSet::new();
     let key: Arc<str> = Arc::from(key);
-    let ctx = Arc::new_cyclic(|me: &std::sync::Weak<ListenerCtx>| {
-        let me = me.clone();
-        ListenerCtx {
-            shared,
-            stopped: stopped.clone(),
-            // A parked connection whose client writes again is served by a new task.
-            parking: h1::parking::start(stopped.clone(), move |conn| {
-                if let Some(ctx) = me.upgrade() {
-                    tokio::spawn(serve_connection(conn, ctx));
-                }
-            }),
-        }
+    let (resume, mut resumed) = mpsc::unbounded_channel();
+    let (parking, keeper) = h1::parking::start(stopped.clone(), resume);
+    connections.spawn(keeper);
+    let ctx = Arc::new(ListenerCtx {
+        shared,
+        stopped: stopped.clone(),
+        parking,
     });
     loop {
         tokio::select! {
@@ -140,12 +137,9 @@ async fn accept_loop(
                     let _ = stream.set_nodelay(true);
                     ListenerCounters::add(&counters.new_connections, 1);
                     ListenerCounters::add(&counters.active_connections, 1);
-                    let held = Held {
-                        _open: OpenConnection(Arc::clone(&counters)),
-                        _tracked: tracker.track(),
-                    };
+                    let held = Held { _open: OpenConnection(Arc::clone(&counters)) };
                     let info = Arc::new(ConnInfo::new(Arc::clone(&key), client, local, Arc::clone(&counters)));
-                    tokio::spawn(serve_connection(Conn { stream, info, held }, Arc::clone(&ctx)));
+                    connections.spawn(serve_connection(Conn { stream, info, held }, Arc::clone(&ctx)));
                 }
                 Err(e) => {
                     // Usually EMFILE: back off briefly instead of spinning.
@@ -153,12 +147,18 @@ async fn accept_loop(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
+            // A parked connection whose client sent something again.
+            Some(conn) = resumed.recv() => {
+                connections.spawn(serve_connection(conn, Arc::clone(&ctx)));
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
     drop(listener);
+    drop(resumed);
     drop(ctx);
-    tracing::debug!(listener = %key, open = tracker.open(), "listener stopped; draining connections");
-    tracker.all_closed().await;
+    tracing::debug!(listener = %key, open = connections.len(), "listener stopped; draining connections");
+    while connections.join_next().await.is_some() {}
 }
 
 /// What every connection of a listener shares.
@@ -175,58 +175,10 @@ pub(crate) struct Conn {
     pub(crate) held: Held,
 }
 
-/// What a connection holds for its listener until it closes: its place in
-/// `ActiveConnectionCount` and in the listener's drain.
+/// What a connection holds for its listener until it closes (parked or not): its place in
+/// `ActiveConnectionCount`.
 pub(crate) struct Held {
     _open: OpenConnection,
-    _tracked: Tracked,
-}
-
-/// Counts a listener's open connections, so that a stopping listener can wait for them (a
-/// counter, not a `JoinSet`: it costs an idle connection nothing, and a parked connection
-/// resumed in a new task stays counted).
-#[derive(Default, Clone)]
-struct Tracker(Arc<TrackerInner>);
-
-#[derive(Default)]
-struct TrackerInner {
-    open: AtomicUsize,
-    closed: tokio::sync::Notify,
-}
-
-/// One connection counted by a [`Tracker`], until dropped.
-struct Tracked(Arc<TrackerInner>);
-
-impl Tracker {
-    fn track(&self) -> Tracked {
-        self.0.open.fetch_add(1, Ordering::Relaxed);
-        Tracked(Arc::clone(&self.0))
-    }
-
-    fn open(&self) -> usize {
-        self.0.open.load(Ordering::Acquire)
-    }
-
-    /// Resolves once every tracked connection has closed.
-    async fn all_closed(&self) {
-        loop {
-            let closed = self.0.closed.notified();
-            tokio::pin!(closed);
-            closed.as_mut().enable();
-            if self.open() == 0 {
-                return;
-            }
-            closed.await;
-        }
-    }
-}
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.closed.notify_waiters();
-        }
-    }
 }
 
 /// Resolves when the listener is told to stop (or its owner is gone).

@@ -48,15 +48,20 @@ impl Parking {
     }
 }
 
-/// Starts the keeper of a listener's parked connections; `resume` serves a connection again
-/// once its client sends something. The keeper ends, closing what it holds, when the listener
-/// stops.
+/// The keeper of a listener's parked connections, for the listener to run as one of its
+/// tasks, and where its connections park. A connection whose client sends something again goes
+/// to `resume` (the listener serves it in a new task). The keeper ends, closing what it holds,
+/// when the listener stops.
 pub(crate) fn start(
     mut stopped: watch::Receiver<bool>,
-    resume: impl Fn(Conn) + Send + 'static,
-) -> Parking {
+    resume: mpsc::UnboundedSender<Conn>,
+) -> (Parking, impl Future<Output = ()> + Send + 'static) {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
+    let resume = move |conn: Conn| {
+        // Err: the listener stopped; dropping the connection closes it.
+        let _ = resume.send(conn);
+    };
+    let keeper = async move {
         let mut keeper = Keeper::default();
         loop {
             let next = keeper.deadlines.peek().map(|Reverse((at, _, _))| *at);
@@ -90,8 +95,8 @@ pub(crate) fn start(
                 .parked_connections
                 .fetch_sub(1, Ordering::Relaxed);
         }
-    });
-    Parking { tx }
+    };
+    (Parking { tx }, keeper)
 }
 
 /// The parked connections of one listener.
