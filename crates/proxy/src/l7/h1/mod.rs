@@ -220,6 +220,7 @@ async fn serve_request(client: &mut Client, info: &ConnInfo, shared: &Shared) ->
             plan,
             upstream_head,
             replayable,
+            ..
         } => {
             let x = exchange::Exchange {
                 plan,

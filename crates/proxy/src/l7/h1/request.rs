@@ -8,6 +8,7 @@
 //! defences of [`crate::l7::desync`] and [`crate::framing`] to it.
 
 use std::mem::MaybeUninit;
+use std::ops::Range;
 
 use http::Response;
 use tokio::time::Instant;
@@ -59,6 +60,8 @@ pub(super) enum Action {
         plan: Plan,
         /// The head as the target receives it.
         upstream_head: Vec<u8>,
+        /// Where the request id is in it (for the access log).
+        trace_at: Range<usize>,
         /// Idempotent and without a body: safe to send again on a failed connection.
         replayable: bool,
     },
@@ -183,60 +186,29 @@ pub(super) fn parse(buf: &[u8], shared: &Shared, conn: &ConnInfo, at: Instant) -
     let (decision, log) = decide(shared, conn, listener, &facts, now);
     let body_len = scan.content_length.unwrap_or(0);
     let unix_secs = shared.options.epoch_unix_secs + now / 1000;
-    // Where the trace id starts in the upstream head (the access log repeats it).
-    let mut trace_at = 0..0;
-    let mut out = Vec::new();
     let action = match decision {
         Decision::Respond(response, kind) => Action::Respond(response, kind),
         Decision::Forward(plan) => {
-            out = super::io::buffer();
-            out.extend_from_slice(method.as_bytes());
-            out.push(b' ');
-            out.extend_from_slice(target.as_bytes());
-            out.extend_from_slice(b" HTTP/1.1\r\n");
-            for h in headers {
-                if scan.drops(h.name) {
-                    continue;
-                }
-                out.extend_from_slice(h.name.as_bytes());
-                out.extend_from_slice(b": ");
-                out.extend_from_slice(h.value);
-                out.extend_from_slice(b"\r\n");
-            }
-            // ALB appends the client to the chain earlier proxies wrote.
-            out.extend_from_slice(b"x-forwarded-for: ");
-            for earlier in view
-                .get_all("x-forwarded-for")
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-            {
-                out.extend_from_slice(earlier.as_bytes());
-                out.extend_from_slice(b", ");
-            }
-            out.extend_from_slice(conn.forwarded.client());
-            out.extend_from_slice(b"\r\nx-forwarded-proto: ");
-            out.extend_from_slice(plan.scheme.as_bytes());
-            out.extend_from_slice(b"\r\nx-forwarded-port: ");
-            out.extend_from_slice(conn.forwarded.port());
-            out.extend_from_slice(b"\r\nx-amzn-trace-id: ");
-            let start = out.len();
-            let existing = view.get("x-amzn-trace-id");
-            crate::l7::trace::append(existing, unix_secs, rand::random(), &mut out);
-            trace_at = start..out.len();
-            out.extend_from_slice(b"\r\n\r\n");
+            let head = UpstreamHead::write(method, target, headers, &scan, conn, &plan, unix_secs);
             let idempotent = matches!(method, "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE");
             Action::Forward {
                 plan,
-                upstream_head: Vec::new(),
+                upstream_head: head.bytes,
+                trace_at: head.trace_at,
                 replayable: idempotent && body_len == 0,
             }
         }
     };
     let log = log.map(|ctx| {
+        // The id the target receives; a request the balancer answers itself gets a fresh one.
         let generated;
-        let trace_id = match std::str::from_utf8(&out[trace_at]) {
-            Ok(id) if !id.is_empty() => id,
-            _ => {
+        let trace_id = match &action {
+            Action::Forward {
+                upstream_head,
+                trace_at,
+                ..
+            } => std::str::from_utf8(&upstream_head[trace_at.clone()]).unwrap_or("-"),
+            Action::Respond(..) => {
                 let existing = view.get("x-amzn-trace-id");
                 generated = crate::l7::trace::for_request(existing, unix_secs, rand::random());
                 generated.to_str().unwrap_or("-")
@@ -252,16 +224,6 @@ pub(super) fn parse(buf: &[u8], shared: &Shared, conn: &ConnInfo, at: Instant) -
         };
         Box::new(LogPending::new(ctx, &request, conn, shared, trace_id))
     });
-    let action = match action {
-        Action::Forward {
-            plan, replayable, ..
-        } => Action::Forward {
-            plan,
-            upstream_head: out,
-            replayable,
-        },
-        respond => respond,
-    };
     Parsed::Request(Box::new(Prepared {
         head_len,
         body_len,
@@ -271,6 +233,63 @@ pub(super) fn parse(buf: &[u8], shared: &Shared, conn: &ConnInfo, at: Instant) -
         now,
         action,
     }))
+}
+
+/// The request head as the target receives it: hop-by-hop headers and the load balancer's own
+/// headers dropped, then ALB's `X-Forwarded-For` (appended to the chain earlier proxies wrote),
+/// `-Proto`, `-Port` and `X-Amzn-Trace-Id`.
+struct UpstreamHead {
+    bytes: Vec<u8>,
+    trace_at: Range<usize>,
+}
+
+impl UpstreamHead {
+    fn write(
+        method: &str,
+        target: &str,
+        headers: &[httparse::Header<'_>],
+        scan: &Scan<'_>,
+        conn: &ConnInfo,
+        plan: &Plan,
+        unix_secs: u64,
+    ) -> Self {
+        let view = HeaderView::Raw(headers);
+        let mut out = super::io::buffer();
+        out.extend_from_slice(method.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(target.as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        for h in headers.iter().filter(|h| !scan.drops(h.name)) {
+            out.extend_from_slice(h.name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(h.value);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"x-forwarded-for: ");
+        for earlier in view
+            .get_all("x-forwarded-for")
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            out.extend_from_slice(earlier.as_bytes());
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(conn.forwarded.client());
+        out.extend_from_slice(b"\r\nx-forwarded-proto: ");
+        out.extend_from_slice(plan.scheme.as_bytes());
+        out.extend_from_slice(b"\r\nx-forwarded-port: ");
+        out.extend_from_slice(conn.forwarded.port());
+        out.extend_from_slice(b"\r\nx-amzn-trace-id: ");
+        let start = out.len();
+        let existing = view.get("x-amzn-trace-id");
+        crate::l7::trace::append(existing, unix_secs, rand::random(), &mut out);
+        let trace_at = start..out.len();
+        out.extend_from_slice(b"\r\n\r\n");
+        UpstreamHead {
+            bytes: out,
+            trace_at,
+        }
+    }
 }
 
 /// The header scan for the fuzz targets (`proxy::fuzzing`).
