@@ -34,7 +34,7 @@ pub fn status(s: &StackStatus) -> String {
             if let Some(t) = s.traffic.listeners.iter().find(|t| t.listener == l.key) {
                 let _ = writeln!(
                     out,
-                    "    RequestCount {}, HTTPCode_ELB_5XX_Count {}, ActiveConnectionCount {} ({} idle, parked)",
+                    "    RequestCount {}, HTTPCode_ELB_5XX_Count {}, ActiveConnectionCount {} ({} parked idle)",
                     t.requests, t.elb_5xx, t.active_connections, t.parked_connections
                 );
             }

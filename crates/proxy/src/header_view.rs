@@ -1,6 +1,6 @@
 //! A read-only view of a request's or response's headers, over either hyper's parsed
 //! [`HeaderMap`] (HTTP/2, and HTTP/1.1 requests hyper serves) or the header slices httparse
-//! returns (the HTTP/1.1 fast path, [`crate::h1`]), so that rules, stickiness and logs read both
+//! returns (the HTTP/1.1 fast path, `crate::l7::h1`), so that rules, stickiness and logs read both
 //! without copying headers into a map.
 //!
 //! Like [`http::HeaderValue::to_str`], values that are not visible ASCII are skipped.

@@ -7,7 +7,7 @@ use crate::routing::Stick;
 
 pub use super::request::fuzzing::{H1RequestScan, h1_request_scan};
 
-/// What [`response::parse`] made of a target's bytes.
+/// What `response::parse` made of a target's bytes.
 #[derive(Debug)]
 pub enum H1Response {
     Partial,
@@ -50,7 +50,7 @@ pub const H1_STICK_COOKIE: &str = "AWSALBAPP=fuzz";
 /// The target group cookie the fuzz targets see added.
 pub const H1_GROUP_COOKIE: &str = "AWSALBTG=fuzz";
 
-/// Parses a target's response head with [`response::parse`].
+/// Parses a target's response head with `response::parse`.
 pub fn h1_response_head(bytes: &[u8], rw: H1Rewrite<'_>) -> H1Response {
     let stick = rw.app_cookie.map(|app| Stick {
         when_app_sets: (!app.is_empty()).then(|| app.to_owned()),
@@ -84,12 +84,12 @@ pub fn h1_response_head(bytes: &[u8], rw: H1Rewrite<'_>) -> H1Response {
     }
 }
 
-/// A `Content-Length` value as [`response::parse_length`] reads it.
+/// A `Content-Length` value as `response::parse_length` reads it.
 pub fn h1_parse_length(value: &[u8]) -> Option<u64> {
     response::parse_length(value)
 }
 
-/// What feeding a chunked body to one [`Chunks`] scanner gave.
+/// What feeding a chunked body to one `Chunks` scanner gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct H1Chunks {
     /// Bytes that belong to the body, over all pieces.
@@ -102,7 +102,7 @@ pub struct H1Chunks {
     pub per_piece: Vec<usize>,
 }
 
-/// Feeds `pieces` in order to one [`Chunks`] scanner, as the relay feeds successive reads.
+/// Feeds `pieces` in order to one `Chunks` scanner, as the relay feeds successive reads.
 pub fn h1_chunks(pieces: &[&[u8]]) -> H1Chunks {
     let mut chunks = Chunks::default();
     let mut r = H1Chunks {

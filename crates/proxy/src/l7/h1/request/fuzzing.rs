@@ -1,11 +1,11 @@
-//! The request head's header scan ([`Scan::of`]) for the `h1_request_scan` fuzz target; see
+//! The request head's header scan (`Scan::of`) for the `h1_request_scan` fuzz target; see
 //! `super::super::fuzzing`.
 
 use std::mem::MaybeUninit;
 
 use super::{MAX_HEADERS, Scan};
 
-/// What [`Scan::of`] found in a request head.
+/// What `Scan::of` found in a request head.
 #[derive(Debug)]
 pub struct H1RequestScan {
     /// Whether httparse read a complete head (nothing else is set otherwise).
@@ -26,7 +26,7 @@ pub struct H1RequestScan {
 }
 
 /// Reads `bytes` as a request head with httparse (as `request::parse` does) and scans its
-/// headers with [`Scan::of`].
+/// headers with `Scan::of`.
 pub fn h1_request_scan(bytes: &[u8]) -> H1RequestScan {
     let mut r = H1RequestScan {
         complete: false,
