@@ -25,6 +25,7 @@ use model::ProtocolVersion;
 use super::head::{UpstreamError, UpstreamHead};
 use super::headers::{Forwarded, remove_hop_by_hop};
 use super::{ProxyBody, actions, desync, trace};
+use crate::HeaderView;
 use crate::access_log::{self, AccessLog};
 use crate::counters::{GroupCounters, Outcome};
 use crate::fault::Effect;
@@ -502,27 +503,51 @@ async fn forward(
     .await;
     match first {
         Err(e) if e.target_unreachable() => {
-            // Another target if there is one; the same one again only when a pooled
-            // keep-alive connection broke (a new connection will likely do).
-            let other = plan
-                .group
-                .pick((&head.headers).into(), Some(target), now)
-                .map(|c| c.target)
-                .or_else(|| {
-                    matches!(e, UpstreamError::Closed { reused: true, .. })
-                        .then(|| Arc::clone(target))
-                });
-            let Some(other) = other else {
+            let Some(other) = retry_target(shared, plan, target, &e, now) else {
                 return Err(e);
             };
-            if !shared.retry_budget.withdraw() {
-                tracing::debug!(failed = %target.id, "retry budget exhausted; not retrying");
-                return Err(e);
-            }
-            tracing::debug!(failed = %target.id, retry = %other.id, "retrying");
             attempt(shared, plan, &other, head, Either::Right(Empty::new())).await
         }
         outcome => outcome,
+    }
+}
+
+/// Where to send a replayable request again after `failed` was unreachable (`e`): another
+/// target if there is one, the same one only when a pooled keep-alive connection broke (a new
+/// connection will likely do); none when the retry budget is spent. Both request paths ask it.
+pub(super) fn retry_target(
+    shared: &Shared,
+    plan: &Plan,
+    failed: &Arc<TargetRuntime>,
+    e: &UpstreamError,
+    now: u64,
+) -> Option<Arc<TargetRuntime>> {
+    // Stickiness is not consulted for a retry (`exclude` is set), so no headers are needed.
+    let other = plan
+        .group
+        .pick(HeaderView::Raw(&[]), Some(failed), now)
+        .map(|c| c.target)
+        .or_else(|| {
+            matches!(e, UpstreamError::Closed { reused: true, .. }).then(|| Arc::clone(failed))
+        })?;
+    if !shared.retry_budget.withdraw() {
+        tracing::debug!(failed = %failed.id, "retry budget exhausted; not retrying");
+        return None;
+    }
+    tracing::debug!(failed = %failed.id, retry = %other.id, "retrying");
+    Some(other)
+}
+
+/// A drill's fault on the path to a target (see `crate::fault`): a delay to wait before
+/// sending, or the failure to report instead of sending. Both request paths apply it.
+pub(super) fn fault(effect: Effect) -> Result<Duration, UpstreamError> {
+    match effect {
+        Effect::Delay(d) => Ok(d),
+        Effect::Reset => Err(UpstreamError::Closed {
+            detail: "injected fault: connection reset".into(),
+            reused: false,
+        }),
+        Effect::Status(code) => Err(UpstreamError::Injected(code)),
     }
 }
 
@@ -536,16 +561,7 @@ async fn attempt(
     let guard = target.begin_request();
     // Drills inject faults here, on the path to the target (see `crate::fault`).
     if let Some(effect) = shared.fault_effect(target) {
-        match effect {
-            Effect::Delay(d) => tokio::time::sleep(d).await,
-            Effect::Reset => {
-                return Err(UpstreamError::Closed {
-                    detail: "injected fault: connection reset".into(),
-                    reused: false,
-                });
-            }
-            Effect::Status(code) => return Err(UpstreamError::Injected(code)),
-        }
+        tokio::time::sleep(fault(effect)?).await;
     }
     let connect_timeout = shared.options.connect_timeout;
     let pool = &target.pool;
@@ -575,13 +591,12 @@ async fn attempt(
     // ALB answers 504 when the target stays silent for the load balancer's idle timeout.
     let error = match tokio::time::timeout(plan.idle_timeout, exchange).await {
         Ok(Ok((response, lease))) => {
-            group_counters.response_time.record(sent_at.elapsed());
-            let outcome = if response.status().is_server_error() {
-                passive::Outcome::ServerError
-            } else {
-                passive::Outcome::Success
-            };
-            eject_if_tripped(target, outcome);
+            count_success(
+                group_counters,
+                target,
+                response.status().as_u16(),
+                sent_at.elapsed(),
+            );
             return Ok(Answer {
                 response,
                 guard,
@@ -593,6 +608,23 @@ async fn attempt(
     };
     count_failure(group_counters, target, &error);
     Err(error)
+}
+
+/// Counts an answered attempt on `target` (both request paths): `TargetResponseTime`, and a
+/// 5xx or a success for passive ejection.
+pub(super) fn count_success(
+    counters: &GroupCounters,
+    target: &TargetRuntime,
+    status: u16,
+    response_time: Duration,
+) {
+    counters.response_time.record(response_time);
+    let outcome = if status >= 500 {
+        passive::Outcome::ServerError
+    } else {
+        passive::Outcome::Success
+    };
+    eject_if_tripped(target, outcome);
 }
 
 /// Counts a failed attempt on `target` (both request paths): `TargetConnectionErrorCount`,
@@ -614,7 +646,7 @@ pub(super) fn count_failure(
     tracing::warn!(target_group = %target.target_group, target = %target.id, addr = %target.addr, %error, "upstream request failed");
 }
 
-pub(super) fn eject_if_tripped(target: &TargetRuntime, outcome: passive::Outcome) {
+fn eject_if_tripped(target: &TargetRuntime, outcome: passive::Outcome) {
     if let Some(time) = target.record_outcome(outcome, clock::now_ms()) {
         tracing::warn!(
             target_group = %target.target_group,

@@ -18,15 +18,12 @@ use std::time::Duration;
 use super::io::{self, STREAM_READ};
 use super::response::{self, Chunks, Framing, Rewrite};
 use super::{Client, Next, answer};
-use crate::HeaderView;
 use crate::counters::Outcome;
-use crate::fault::Effect;
 use crate::l7::forward::{
-    ConnInfo, LogPending, Plan, Sent, count_failure, eject_if_tripped, failure,
+    ConnInfo, LogPending, Plan, Sent, count_failure, count_success, failure, fault, retry_target,
 };
 use crate::l7::head::UpstreamError;
 use crate::metrics::ListenerCounters;
-use crate::passive;
 use crate::plane::Shared;
 use crate::target::{InFlightGuard, TargetRuntime};
 use crate::upstream::{Pool, RawConn, SendError};
@@ -76,25 +73,9 @@ pub(super) async fn proxy(
     if x.replayable
         && let Err(e) = &outcome
         && e.target_unreachable()
+        && let Some(other) = retry_target(shared, &x.plan, &target, e, x.now)
     {
-        // Another target if there is one; the same one again only when a pooled keep-alive
-        // connection broke (a new connection will likely do).
-        let other = x
-            .plan
-            .group
-            .pick(HeaderView::Raw(&[]), Some(&target), x.now)
-            .map(|c| c.target)
-            .or_else(|| {
-                matches!(e, UpstreamError::Closed { reused: true, .. }).then(|| Arc::clone(&target))
-            });
-        if let Some(other) = other {
-            if shared.retry_budget.withdraw() {
-                tracing::debug!(failed = %target.id, retry = %other.id, "retrying");
-                outcome = attempt(client, info, shared, &x, &other, body).await;
-            } else {
-                tracing::debug!(failed = %target.id, "retry budget exhausted; not retrying");
-            }
-        }
+        outcome = attempt(client, info, shared, &x, &other, body).await;
     }
     let target_time = sent_at.map(|t| client.timer.last().saturating_duration_since(t));
     io::recycle(std::mem::take(&mut x.upstream_head));
@@ -107,8 +88,10 @@ pub(super) async fn proxy(
             }
             x.plan.counters.count(counted);
             if let Some(log) = x.log {
-                let target_status =
-                    matches!(counted, Outcome::Target(_)).then_some(counted_status(counted));
+                let target_status = match counted {
+                    Outcome::Target(code) => Some(code),
+                    Outcome::Elb(_) => None,
+                };
                 log.write(
                     shared,
                     Sent::of(&response),
@@ -129,12 +112,6 @@ pub(super) async fn proxy(
     }
 }
 
-fn counted_status(o: Outcome) -> u16 {
-    match o {
-        Outcome::Target(code) | Outcome::Elb(code) => code,
-    }
-}
-
 async fn attempt(
     client: &mut Client,
     info: &ConnInfo,
@@ -146,27 +123,14 @@ async fn attempt(
     let guard = target.begin_request();
     // Drills inject faults here, on the path to the target (see `crate::fault`).
     if let Some(effect) = shared.fault_effect(target) {
-        match effect {
-            Effect::Delay(d) => boxed_sleep(d).await,
-            Effect::Reset => {
-                return Err(UpstreamError::Closed {
-                    detail: "injected fault: connection reset".into(),
-                    reused: false,
-                });
-            }
-            Effect::Status(code) => return Err(UpstreamError::Injected(code)),
-        }
+        boxed_sleep(fault(effect)?).await;
     }
     let counters = &x.plan.counters;
     let conn = match target.pool.take_raw() {
         Some(conn) => Ok(conn),
         None => connect(target, shared.options.connect_timeout)
             .await
-            .map_err(|e| match e {
-                SendError::ConnectTimeout => UpstreamError::ConnectTimeout,
-                SendError::Connect(e) => UpstreamError::Refused(e.to_string()),
-                SendError::Http { error, .. } => UpstreamError::Other(error.to_string()),
-            }),
+            .map_err(UpstreamError::classify),
     };
     // The timer's instants, read when waits end, time the target's response (no clock read).
     let sent_at = client.timer.last();
@@ -176,15 +140,8 @@ async fn attempt(
     };
     let error = match exchanged {
         Ok((conn, buf, head, out)) => {
-            counters
-                .response_time
-                .record(client.timer.last().saturating_duration_since(sent_at));
-            let outcome = if head.status >= 500 {
-                passive::Outcome::ServerError
-            } else {
-                passive::Outcome::Success
-            };
-            eject_if_tripped(target, outcome);
+            let response_time = client.timer.last().saturating_duration_since(sent_at);
+            count_success(counters, target, head.status, response_time);
             return Ok(Answer {
                 guard,
                 conn,

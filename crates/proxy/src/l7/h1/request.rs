@@ -13,11 +13,12 @@ use std::ops::Range;
 use http::Response;
 use tokio::time::Instant;
 
-use super::response::{is_hop_by_hop, parse_length};
+use super::response::parse_length;
 use crate::HeaderView;
 use crate::header_view::visible_ascii;
 use crate::l7::ProxyBody;
 use crate::l7::forward::{ConnInfo, Decision, Generated, LogPending, LogRequest, Plan, decide};
+use crate::l7::headers::is_hop_by_hop;
 use crate::plane::Shared;
 use crate::rules::RequestFacts;
 use crate::{clock, error};

@@ -7,6 +7,7 @@
 use std::mem::MaybeUninit;
 
 use crate::HeaderView;
+use crate::l7::headers::is_hop_by_hop;
 use crate::routing::Stick;
 use crate::sticky;
 
@@ -193,21 +194,6 @@ fn set_cookie(out: &mut Vec<u8>, value: &[u8]) {
     out.extend_from_slice(b"set-cookie: ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
-}
-
-/// Headers that describe one connection, never the message (as [`super::super::headers`]).
-pub(super) fn is_hop_by_hop(name: &str) -> bool {
-    [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    ]
-    .iter()
-    .any(|h| h.eq_ignore_ascii_case(name))
 }
 
 /// A `Content-Length` value: digits only (any number of leading zeros, as hyper reads it).
