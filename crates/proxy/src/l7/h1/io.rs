@@ -111,24 +111,33 @@ pub(super) async fn read_some(
     }
     let asked = (buf.capacity() - buf.len()).min(max);
     loop {
-        match stream.try_read_buf(&mut (&mut *buf).limit(asked)) {
-            Ok(n) => {
-                if n > 0 && n < asked {
-                    drained(stream);
-                }
-                return Ok(n);
-            }
+        match read_once(stream, buf, asked) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready(stream, false, timer).await?,
-            Err(e) => return Err(e),
+            read => return read,
         }
     }
 }
 
-/// Marks the socket not readable without a system call (see the module doc).
-fn drained(stream: &TcpStream) {
-    let _ = stream.try_io(Interest::READABLE, || {
-        Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
+/// One read system call of at most `asked` bytes. A short read marks the socket not readable
+/// (see the module doc) without a second system call. The read runs inside `try_io`, so the
+/// readiness it clears is the one seen *before* the read: readiness that a new epoll event set
+/// while the read ran (another worker thread drives epoll) has a newer tick and survives.
+/// Clearing after the read instead loses that event, and the connection stalls until the peer
+/// sends more — which a peer blocked on a full socket never does.
+fn read_once(stream: &TcpStream, buf: &mut Vec<u8>, asked: usize) -> io::Result<usize> {
+    let mut short = None;
+    let read = stream.try_io(Interest::READABLE, || {
+        let n = stream.try_read_buf(&mut (&mut *buf).limit(asked))?;
+        if n > 0 && n < asked {
+            short = Some(n);
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
     });
+    match short {
+        Some(n) => Ok(n),
+        None => read,
+    }
 }
 
 /// Writes `head` then `body`, in one system call when the socket takes them.
@@ -303,6 +312,42 @@ mod tests {
                 .unwrap(),
             0
         );
+    }
+
+    /// A peer that writes while the reader drains: a readiness event that arrives during a
+    /// read must not be lost (the connection would stall once the peer blocks on a full socket).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readiness_that_arrives_during_a_read_is_kept() {
+        let (a, b) = pair().await;
+        let a = a.into_std().unwrap();
+        a.set_nonblocking(false).unwrap();
+        const TOTAL: usize = 32 << 20;
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            let mut a = a;
+            let piece = vec![1u8; 7_000];
+            let mut sent = 0;
+            let mut size = 1;
+            while sent < TOTAL {
+                size = (size * 7 + 13) % piece.len() + 1;
+                let n = size.min(TOTAL - sent);
+                a.write_all(&piece[..n]).unwrap();
+                sent += n;
+            }
+            a
+        });
+        let mut timer = IdleTimer::new(Duration::from_secs(2));
+        let mut got = 0;
+        let mut buf = buffer();
+        while got < TOTAL {
+            buf.clear();
+            let n = read_some(&b, &mut buf, STREAM_READ, &mut timer)
+                .await
+                .unwrap_or_else(|e| panic!("stalled after {got} of {TOTAL} bytes: {e}"));
+            assert!(n > 0, "early end of stream");
+            got += n;
+        }
+        drop(writer.join().unwrap());
     }
 
     #[tokio::test]
