@@ -88,6 +88,8 @@ pub(super) fn parse(buf: &[u8], rw: &Rewrite<'_>, out: &mut Vec<u8>) -> Parsed {
     let mut listed: Vec<&str> = Vec::new();
     let mut keep_alive = http11;
     let mut chunked = None;
+    // Transfer codings other than `chunked`, which the client must still undo.
+    let mut codings: Vec<&str> = Vec::new();
     let mut length: Option<u64> = None;
     for h in headers {
         let name = h.name;
@@ -113,14 +115,16 @@ pub(super) fn parse(buf: &[u8], rw: &Rewrite<'_>, out: &mut Vec<u8>) -> Parsed {
                     }),
             );
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            // The last coding decides (RFC 9112 §6.3).
-            let last = std::str::from_utf8(h.value)
-                .unwrap_or("")
-                .rsplit(',')
-                .next()
-                .unwrap_or("")
-                .trim();
+            // The last coding decides (RFC 9112 §6.3); the others (gzip, …) stay on the body.
+            let value = std::str::from_utf8(h.value).unwrap_or("");
+            let last = value.rsplit(',').next().unwrap_or("").trim();
             chunked = Some(last.eq_ignore_ascii_case("chunked"));
+            codings.extend(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("chunked")),
+            );
         } else if name.eq_ignore_ascii_case("content-length") {
             let Some(n) = parse_length(h.value) else {
                 return Parsed::Invalid("invalid Content-Length".into());
@@ -164,7 +168,12 @@ pub(super) fn parse(buf: &[u8], rw: &Rewrite<'_>, out: &mut Vec<u8>) -> Parsed {
     // A body that ends when the target closes is re-framed as chunks, so the client's
     // connection outlives it (as hyper and ALB do).
     if chunked_out {
-        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+        out.extend_from_slice(b"transfer-encoding: ");
+        for coding in &codings {
+            out.extend_from_slice(coding.as_bytes());
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(b"chunked\r\n");
     }
     if let Some(stick) = rw.stick
         && stick
@@ -376,16 +385,46 @@ mod tests {
     }
 
     #[test]
+    fn other_transfer_codings_stay_on_the_body() {
+        // gzip then chunked: relayed with both codings named.
+        let (h, out) = head(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            &rw(),
+        );
+        assert_eq!(h.framing, Framing::Chunked);
+        assert_eq!(
+            out,
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n"
+        );
+        // gzip alone ends at close: re-framed as chunks, and the client still learns of gzip.
+        let (h, out) = head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", &rw());
+        assert_eq!(h.framing, Framing::UntilClose);
+        assert_eq!(
+            out,
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n"
+        );
+    }
+
+    #[test]
     fn content_length_never_goes_with_chunked() {
         // Found by the `h1_response_head` fuzz target (seed `te-and-length`): the target's
         // `Content-Length` went to the client beside `transfer-encoding: chunked`.
-        for raw in [
-            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 12\r\n\r\n"[..],
-            b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nTransfer-Encoding: gzip\r\n\r\n",
+        for (raw, te) in [
+            (
+                &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 12\r\n\r\n"[..],
+                "chunked",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nTransfer-Encoding: gzip\r\n\r\n",
+                "gzip, chunked",
+            ),
         ] {
             let (h, out) = head(raw, &rw());
             assert!(matches!(h.framing, Framing::Chunked | Framing::UntilClose));
-            assert_eq!(out, "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
+            assert_eq!(
+                out,
+                format!("HTTP/1.1 200 OK\r\ntransfer-encoding: {te}\r\n\r\n")
+            );
         }
     }
 
