@@ -126,7 +126,7 @@ pub(crate) async fn serve(
             }
             client.timer.touch();
         }
-        match request_in_progress(&mut client, info, shared).await {
+        match serve_request(&mut client, info, shared).await {
             Next::KeepAlive if !stopping(stop.as_mut()) => {}
             Next::KeepAlive | Next::Close => {
                 let _ = client.stream.shutdown().await;
@@ -150,17 +150,10 @@ fn stopping(stop: Pin<&mut impl Future<Output = ()>>) -> bool {
     stop.poll(&mut cx).is_ready()
 }
 
-/// The state of a request in progress, allocated only while it is: an idle connection holds
-/// none of it. Built in a plain function so that the connection's own future does not reserve
-/// room for it too.
-fn request_in_progress<'a>(
-    client: &'a mut Client,
-    info: &'a ConnInfo,
-    shared: &'a Shared,
-) -> Pin<Box<dyn Future<Output = Next> + Send + 'a>> {
-    Box::pin(serve_request(client, info, shared))
-}
-
+/// One request, from its head to the end of its response. Awaited in place, not boxed: a
+/// connection idle for [`PARK_AFTER`] leaves its task (see [`parking`]), so only busy
+/// connections carry this state, and a box cost an allocation per request (0.2–0.4 µs of CPU
+/// per request in bench/alb.sh's load).
 async fn serve_request(client: &mut Client, info: &ConnInfo, shared: &Shared) -> Next {
     let mut buf = std::mem::take(&mut client.pending);
     if buf.capacity() == 0 {
