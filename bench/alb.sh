@@ -3,8 +3,10 @@
 #   (a) the backend directly, (b) nginx, (c) HAProxy — both as keep-alive reverse proxies —
 #   and (d) updraft (release build), each proxy alone on CPU 1 with one worker,
 #   wrk and the backend on CPU 0; REPS repetitions, medians, printed as ratios to (a).
-# Then the memory per idle client connection: RSS growth of each proxy with IDLE connections
-# that each sent one request and stay open.
+# With each run, the serving process's CPU time per request (user and system, /proc/PID/stat):
+# it shows where a request's cost is — most of it is the kernel's loopback TCP work, the same
+# for every proxy. Then the memory per idle client connection: RSS growth of each proxy with
+# IDLE connections that each sent one request and stay open.
 #
 # Needs (Debian packages; this script installs nothing): nginx haproxy wrk util-linux (taskset)
 # python3, and a release build: `cargo build --release -p cli`.
@@ -142,42 +144,6 @@ done
 echo "loadavg before: $(cut -d' ' -f1-3 /proc/loadavg)   ($(nproc) cores; the machine may be shared)"
 echo "wrk -t2 -c$CONNS -d${DURATION}s --latency, $REPS runs each; proxies pinned to CPU $CPU_LB, wrk + backend to CPU $CPU_LOAD"
 
-# run NAME PORT -> appends "rps p99_ms" lines to $WORK/NAME.txt
-run() {
-  local name=$1 port=$2 out
-  taskset -c "$CPU_LOAD" wrk -t2 -c"$CONNS" -d2s "http://127.0.0.1:$port/" >/dev/null 2>&1 || true  # warm-up
-  out=$(taskset -c "$CPU_LOAD" wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$port/")
-  local rps p99 errors
-  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' <<<"$out")
-  errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
-  echo "$rps $p99" >> "$WORK/$name.txt"
-  printf '  %-8s run: %10s req/s  p99 %8s ms  %s\n' "$name" "$rps" "$p99" "$errors"
-}
-
-for rep in $(seq 1 "$REPS"); do
-  echo "repetition $rep (loadavg $(cut -d' ' -f1 /proc/loadavg))"
-  run direct "$BACKEND"
-  run nginx "$NGINX"
-  run haproxy "$HAPROXY"
-  run updraft "$UD"
-done
-
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-echo
-printf '%-9s %12s %10s %12s   %s\n' "path" "median req/s" "÷ direct" "median p99" "all runs (req/s)"
-DIRECT=$(cut -d' ' -f1 "$WORK/direct.txt" | median)
-for name in direct nginx haproxy updraft; do
-  rps=$(cut -d' ' -f1 "$WORK/$name.txt" | median)
-  p99=$(cut -d' ' -f2 "$WORK/$name.txt" | median)
-  all=$(cut -d' ' -f1 "$WORK/$name.txt" | tr '\n' ' ')
-  printf '%-9s %12s %10s %10s ms   %s\n' "$name" "$rps" "$(awk -v a="$rps" -v b="$DIRECT" 'BEGIN {printf "%.2f", a/b}')" "$p99" "$all"
-done
-BEST=$(for n in nginx haproxy; do cut -d' ' -f1 "$WORK/$n.txt" | median; done | sort -g | tail -1)
-UDR=$(cut -d' ' -f1 "$WORK/updraft.txt" | median)
-echo "updraft ÷ better of nginx and HAProxy: $(awk -v a="$UDR" -v b="$BEST" 'BEGIN {printf "%.2f", a/b}') (goal ≥ 1.15)"
-
-# --- memory per idle client connection ---
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 proxy_pid() { # the process that listens on port $1
   python3 - "$1" <<'PY'
@@ -200,6 +166,64 @@ for pid in os.listdir("/proc"):
         pass
 PY
 }
+# The process that serves a port (nginx: its worker, the master's child that holds the socket).
+serving_pid() {
+  local pid child
+  pid=$(proxy_pid "$2")
+  if [ "$1" = nginx ] || [ "$1" = direct ]; then child=$(pgrep -P "$pid" | head -1); pid=${child:-$pid}; fi
+  echo "$pid"
+}
+# utime + stime of a process, in clock ticks (/proc/PID/stat fields 14 and 15).
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
+TCK=$(getconf CLK_TCK)
+
+# run NAME PORT -> appends "rps p99_ms" lines to $WORK/NAME.txt
+run() {
+  local name=$1 port=$2 out pid u0 s0 u1 s1
+  pid=$(serving_pid "$name" "$port")
+  taskset -c "$CPU_LOAD" wrk -t2 -c"$CONNS" -d2s "http://127.0.0.1:$port/" >/dev/null 2>&1 || true  # warm-up
+  read -r u0 s0 < <(cpu_ticks "$pid")
+  out=$(taskset -c "$CPU_LOAD" wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$port/")
+  read -r u1 s1 < <(cpu_ticks "$pid")
+  local rps p99 errors n cpu
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' <<<"$out")
+  errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
+  n=$(awk '/requests in/ {print $1}' <<<"$out")
+  # CPU time of the serving process per request, in µs: user, system.
+  cpu=$(awk -v n="$n" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v t="$TCK" 'BEGIN {printf "%.2f %.2f", u/t/n*1e6, s/t/n*1e6}')
+  echo "$rps $p99 $cpu" >> "$WORK/$name.txt"
+  printf '  %-8s run: %10s req/s  p99 %8s ms  CPU/req user %s µs sys %s µs  %s\n' "$name" "$rps" "$p99" ${cpu} "$errors"
+}
+
+for rep in $(seq 1 "$REPS"); do
+  echo "repetition $rep (loadavg $(cut -d' ' -f1 /proc/loadavg))"
+  run direct "$BACKEND"
+  run nginx "$NGINX"
+  run haproxy "$HAPROXY"
+  run updraft "$UD"
+done
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+echo
+printf '%-9s %12s %10s %12s %22s   %s\n' "path" "median req/s" "÷ direct" "median p99" "CPU µs/req user+sys" "all runs (req/s)"
+DIRECT=$(cut -d' ' -f1 "$WORK/direct.txt" | median)
+for name in direct nginx haproxy updraft; do
+  rps=$(cut -d' ' -f1 "$WORK/$name.txt" | median)
+  p99=$(cut -d' ' -f2 "$WORK/$name.txt" | median)
+  user=$(cut -d' ' -f3 "$WORK/$name.txt" | median)
+  sys=$(cut -d' ' -f4 "$WORK/$name.txt" | median)
+  all=$(cut -d' ' -f1 "$WORK/$name.txt" | tr '\n' ' ')
+  printf '%-9s %12s %10s %10s ms %12s %9s   %s\n' "$name" "$rps" "$(awk -v a="$rps" -v b="$DIRECT" 'BEGIN {printf "%.2f", a/b}')" "$p99" \
+    "$user+$sys" "$(awk -v a="$user" -v b="$sys" 'BEGIN {printf "= %.2f", a+b}')" "$all"
+done
+echo "(direct: the CPU of the backend nginx, which shares its core with wrk; for a proxy, its own core's time per request:"
+echo " the kernel's loopback TCP work is in 'sys', the same for every proxy, and what a proxy adds is mostly 'user')"
+BEST=$(for n in nginx haproxy; do cut -d' ' -f1 "$WORK/$n.txt" | median; done | sort -g | tail -1)
+UDR=$(cut -d' ' -f1 "$WORK/updraft.txt" | median)
+echo "updraft ÷ better of nginx and HAProxy: $(awk -v a="$UDR" -v b="$BEST" 'BEGIN {printf "%.2f", a/b}') (goal ≥ 1.15)"
+
+# --- memory per idle client connection ---
 cat > "$WORK/idle.py" <<'PY'
 # Opens N keep-alive connections to 127.0.0.1:PORT one after the other, sends one request on
 # each and reads its answer (so the proxy needs only a few upstream connections, and what grows
@@ -225,9 +249,7 @@ echo
 echo "memory per idle client connection ($IDLE connections, one request each, held open)"
 for name in nginx haproxy updraft; do
   case $name in nginx) port=$NGINX;; haproxy) port=$HAPROXY;; updraft) port=$UD;; esac
-  pid=$(proxy_pid "$port")
-  # nginx's master does not serve: measure the worker (the child that holds the socket too).
-  if [ "$name" = nginx ]; then pid=$(pgrep -P "$pid" | head -1 || echo "$pid"); fi
+  pid=$(serving_pid "$name" "$port")
   n=$IDLE
   # HAProxy accepts at most maxconn connections (bounded by the fd limit, see above).
   if [ "$name" = haproxy ] && [ "$n" -gt $((HAPROXY_MAXCONN - 10)) ]; then n=$((HAPROXY_MAXCONN - 10)); fi

@@ -98,20 +98,7 @@ pub(crate) async fn serve(
     let mut stop = std::pin::pin!(crate::listener::until_stopped(stopped));
     loop {
         if client.pending.is_empty() {
-            let woke = std::future::poll_fn(|cx| {
-                if let Poll::Ready(r) = client.stream.poll_read_ready(cx) {
-                    return Poll::Ready(if r.is_ok() { Woke::Request } else { Woke::Stop });
-                }
-                if stop.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Woke::Stop);
-                }
-                client
-                    .timer
-                    .poll_quiet(cx, PARK_AFTER)
-                    .map(|()| Woke::Quiet)
-            })
-            .await;
-            match woke {
+            match wait_for_request(&mut client, stop.as_mut(), PARK_AFTER).await {
                 Woke::Request => {}
                 Woke::Stop => return End::Closed,
                 Woke::Quiet => {
@@ -124,11 +111,11 @@ pub(crate) async fn serve(
                     return End::Closed;
                 }
             }
-            client.timer.touch();
         }
-        match serve_request(&mut client, info, shared).await {
-            Next::KeepAlive if !stopping(stop.as_mut()) => {}
-            Next::KeepAlive | Next::Close => {
+        match busy_period(&mut client, info, shared, stop.as_mut()).await {
+            // Quiet for `BUSY_QUIET`: wait in the small state, then park.
+            Next::KeepAlive => {}
+            Next::Close => {
                 let _ = client.stream.shutdown().await;
                 return End::Closed;
             }
@@ -143,6 +130,61 @@ pub(crate) async fn serve(
     }
 }
 
+/// How long a busy connection waits for its next request with its request state allocated.
+const BUSY_QUIET: Duration = Duration::from_millis(50);
+
+/// Waits for the next request's first bytes, for the listener's stop, or until no byte has
+/// moved for `quiet`.
+async fn wait_for_request(
+    client: &mut Client,
+    mut stop: Pin<&mut impl Future<Output = ()>>,
+    quiet: Duration,
+) -> Woke {
+    let woke = std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = client.stream.poll_read_ready(cx) {
+            return Poll::Ready(if r.is_ok() { Woke::Request } else { Woke::Stop });
+        }
+        if stop.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Woke::Stop);
+        }
+        client.timer.poll_quiet(cx, quiet).map(|()| Woke::Quiet)
+    })
+    .await;
+    if matches!(woke, Woke::Request) {
+        client.timer.touch();
+    }
+    woke
+}
+
+/// Requests back to back, until the connection closes, goes to hyper, or is quiet for
+/// [`BUSY_QUIET`] (`Next::KeepAlive`). The state of a request in progress (about 1.9 KB) lives
+/// here, allocated once per busy period: a connection between busy periods, and one waiting
+/// to park, holds only the small state of [`serve`], and a busy connection does not pay an
+/// allocation per request.
+fn busy_period<'a>(
+    client: &'a mut Client,
+    info: &'a ConnInfo,
+    shared: &'a Shared,
+    mut stop: Pin<&'a mut (impl Future<Output = ()> + Send)>,
+) -> Pin<Box<dyn Future<Output = Next> + Send + 'a>> {
+    Box::pin(async move {
+        loop {
+            match serve_request(client, info, shared).await {
+                Next::KeepAlive if !stopping(stop.as_mut()) => {}
+                Next::KeepAlive => return Next::Close,
+                other => return other,
+            }
+            if client.pending.is_empty() {
+                match wait_for_request(client, stop.as_mut(), BUSY_QUIET).await {
+                    Woke::Request => {}
+                    Woke::Stop => return Next::Close,
+                    Woke::Quiet => return Next::KeepAlive,
+                }
+            }
+        }
+    })
+}
+
 /// Whether the listener is stopping (the connection then closes after its request). The real
 /// waker is registered again by the next idle wait.
 fn stopping(stop: Pin<&mut impl Future<Output = ()>>) -> bool {
@@ -150,10 +192,6 @@ fn stopping(stop: Pin<&mut impl Future<Output = ()>>) -> bool {
     stop.poll(&mut cx).is_ready()
 }
 
-/// One request, from its head to the end of its response. Awaited in place, not boxed: a
-/// connection idle for [`PARK_AFTER`] leaves its task (see [`parking`]), so only busy
-/// connections carry this state, and a box cost an allocation per request (0.2–0.4 µs of CPU
-/// per request in bench/alb.sh's load).
 async fn serve_request(client: &mut Client, info: &ConnInfo, shared: &Shared) -> Next {
     let mut buf = std::mem::take(&mut client.pending);
     if buf.capacity() == 0 {
