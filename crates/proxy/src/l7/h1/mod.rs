@@ -13,8 +13,8 @@
 //! setting lowers them). That made updraft 0.6× nginx's throughput and ~20 KB per idle
 //! connection (README, "Where the balancer's remaining cost is"). Here a request costs four
 //! system calls on a busy connection (read, write, read, write: reads that drain a socket tell
-//! the runtime so, see [`io`]), and a connection idle for half a second leaves its task and
-//! parks ([`parking`]): its socket and a slot in its listener's keeper.
+//! the runtime so, see [`io`]), and a connection idle for 100 ms ([`PARK_AFTER`]) leaves its
+//! task and parks ([`parking`]): its socket and a slot in its listener's keeper.
 
 mod exchange;
 pub(crate) mod fuzzing;
