@@ -173,7 +173,7 @@ enum Command {
 
 /// mimalloc rather than the system allocator: the balancer allocates and frees small buffers
 /// and task states per connection and request, and mimalloc's per-thread free lists cut about
-/// 0.3 µs of CPU per proxied request (bench/alb.sh; ARCHITECTURE.md, "Dependencies").
+/// 0.3 µs of CPU per proxied request (bench/alb.sh; ARCHITECTURE.md, "Decisions and why").
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
