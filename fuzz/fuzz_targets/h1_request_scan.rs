@@ -6,17 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use proxy::fuzzing::{h1_parse_length, h1_request_scan};
-
-const HOP_BY_HOP: [&str; 7] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
+use proxy::fuzzing::{h1_is_hop_by_hop, h1_parse_length, h1_request_scan};
 
 fuzz_target!(|data: &[u8]| {
     let scan = h1_request_scan(data);
@@ -80,11 +70,11 @@ fuzz_target!(|data: &[u8]| {
         // balancer reaches the target.
         for (name, dropped) in &scan.drops {
             let lower = name.to_ascii_lowercase();
-            if HOP_BY_HOP.contains(&lower.as_str())
+            if h1_is_hop_by_hop(&lower)
                 || lower.starts_with("x-forwarded-")
                     && ["for", "proto", "port"].contains(&&lower[12..])
                 || lower == "x-amzn-trace-id"
-                || (tokens.contains(&lower) && lower != "close")
+                || tokens.contains(&lower)
             {
                 assert!(dropped, "{name} reaches the target");
             }

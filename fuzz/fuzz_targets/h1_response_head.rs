@@ -10,22 +10,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use proxy::fuzzing::{
-    H1_GROUP_COOKIE, H1_STICK_COOKIE, H1Response, H1Rewrite, h1_parse_length, h1_response_head,
+    H1_GROUP_COOKIE, H1_STICK_COOKIE, H1Response, H1Rewrite, h1_is_hop_by_hop, h1_parse_length,
+    h1_response_head,
 };
-
-const HOP_BY_HOP: [&str; 7] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-fn hop_by_hop(name: &str) -> bool {
-    HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
-}
 
 /// Headers of a head that httparse reads completely, as (name, value).
 fn headers(head: &[u8]) -> Option<(usize, u16, u8, Vec<(String, Vec<u8>)>)> {
@@ -72,8 +59,19 @@ fn check(data: &[u8], rw: H1Rewrite<'_>) {
         .flat_map(|v| v.split(',').map(|t| t.trim().to_ascii_lowercase()))
         .filter(|t| !t.is_empty())
         .collect();
+    // A body relayed chunked keeps the target's other transfer codings (gzip, …) before
+    // `chunked` (UTF-8 values only, as the parser reads them).
+    let mut codings: Vec<&str> = input
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("transfer-encoding"))
+        .filter_map(|(_, v)| std::str::from_utf8(v).ok())
+        .flat_map(|v| v.split(',').map(str::trim))
+        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("chunked"))
+        .collect();
+    codings.push("chunked");
+    let chunked_te = codings.join(", ");
     let added = |name: &str, value: &[u8]| {
-        (name == "transfer-encoding" && value == b"chunked")
+        (name == "transfer-encoding" && value == chunked_te.as_bytes())
             || (name == "connection" && value == b"close")
             || (name == "set-cookie"
                 && (value == H1_STICK_COOKIE.as_bytes() || value == H1_GROUP_COOKIE.as_bytes()))
@@ -84,7 +82,7 @@ fn check(data: &[u8], rw: H1Rewrite<'_>) {
     // (but `Content-Length` when the body goes out chunked).
     let kept: Vec<&(String, Vec<u8>)> = input
         .iter()
-        .filter(|(name, _)| !hop_by_hop(name) && !listed.contains(&name.to_ascii_lowercase()))
+        .filter(|(name, _)| !h1_is_hop_by_hop(name) && !listed.contains(&name.to_ascii_lowercase()))
         .filter(|(name, _)| !(reframed && name.eq_ignore_ascii_case("content-length")))
         .collect();
     let copied: Vec<&(String, Vec<u8>)> = output
@@ -102,7 +100,7 @@ fn check(data: &[u8], rw: H1Rewrite<'_>) {
     assert_eq!(strip(copied), strip(kept), "headers kept for the client");
     for (name, value) in &output {
         assert!(
-            !hop_by_hop(name) || added(name, value),
+            !h1_is_hop_by_hop(name) || added(name, value),
             "hop-by-hop header {name:?} reached the client"
         );
     }

@@ -84,6 +84,11 @@ pub fn h1_response_head(bytes: &[u8], rw: H1Rewrite<'_>) -> H1Response {
     }
 }
 
+/// Whether a header name (any case) is hop-by-hop: the list both directions drop.
+pub fn h1_is_hop_by_hop(name: &str) -> bool {
+    crate::l7::headers::is_hop_by_hop(name)
+}
+
 /// A `Content-Length` value as `response::parse_length` reads it.
 pub fn h1_parse_length(value: &[u8]) -> Option<u64> {
     response::parse_length(value)

@@ -276,6 +276,12 @@ async fn serve_request(client: &mut Client, info: &ConnInfo, shared: &Shared) ->
     next
 }
 
+/// The comma-separated, trimmed, non-empty tokens of a header value (`Connection`,
+/// `Transfer-Encoding`).
+fn tokens(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|t| !t.is_empty())
+}
+
 fn asks_close(response: &Response<ProxyBody>) -> bool {
     response
         .headers()

@@ -97,10 +97,12 @@ impl<'a> Scan<'a> {
                     s.hand_over = true;
                     continue;
                 };
-                for token in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                for token in super::tokens(value) {
+                    // Every listed name is dropped, `close` too (as on hyper's path).
                     if token.eq_ignore_ascii_case("close") {
                         s.close = true;
-                    } else if token.eq_ignore_ascii_case("upgrade") {
+                    }
+                    if token.eq_ignore_ascii_case("upgrade") {
                         s.hand_over = true;
                     } else if s.n_listed < MAX_LISTED {
                         s.listed[s.n_listed] = token;

@@ -11,6 +11,8 @@ use crate::l7::headers::is_hop_by_hop;
 use crate::routing::Stick;
 use crate::sticky;
 
+use super::tokens;
+
 /// Headers a response head may have (hyper's default limit is 100).
 const MAX_HEADERS: usize = 128;
 /// The largest response head accepted from a target.
@@ -94,37 +96,27 @@ pub(super) fn parse(buf: &[u8], rw: &Rewrite<'_>, out: &mut Vec<u8>) -> Parsed {
     for h in headers {
         let name = h.name;
         if name.eq_ignore_ascii_case("connection") {
-            for token in String::from_utf8_lossy(h.value).split(',') {
-                let token = token.trim();
-                if token.eq_ignore_ascii_case("close") {
-                    keep_alive = false;
-                } else if token.eq_ignore_ascii_case("keep-alive") {
-                    keep_alive = true;
+            // `close` and `keep-alive` decide reuse; every name listed is removed with the
+            // header (a header named `close` too, as on hyper's path: RFC 9110 §7.6.1).
+            match std::str::from_utf8(h.value) {
+                Ok(value) => {
+                    for token in tokens(value) {
+                        keep_alive = reuse_after(token, keep_alive);
+                        listed.push(token);
+                    }
+                }
+                Err(_) => {
+                    for token in tokens(&String::from_utf8_lossy(h.value)) {
+                        keep_alive = reuse_after(token, keep_alive);
+                    }
                 }
             }
-            // Names to remove with it (`close` and `keep-alive` name no header but their own).
-            listed.extend(
-                std::str::from_utf8(h.value)
-                    .unwrap_or("")
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|t| {
-                        !t.is_empty()
-                            && !t.eq_ignore_ascii_case("close")
-                            && !t.eq_ignore_ascii_case("keep-alive")
-                    }),
-            );
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             // The last coding decides (RFC 9112 §6.3); the others (gzip, …) stay on the body.
             let value = std::str::from_utf8(h.value).unwrap_or("");
             let last = value.rsplit(',').next().unwrap_or("").trim();
             chunked = Some(last.eq_ignore_ascii_case("chunked"));
-            codings.extend(
-                value
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("chunked")),
-            );
+            codings.extend(tokens(value).filter(|c| !c.eq_ignore_ascii_case("chunked")));
         } else if name.eq_ignore_ascii_case("content-length") {
             let Some(n) = parse_length(h.value) else {
                 return Parsed::Invalid("invalid Content-Length".into());
@@ -224,6 +216,17 @@ fn itoa3(status: u16) -> [u8; 3] {
         b'0' + (s / 10 % 10) as u8,
         b'0' + (s % 10) as u8,
     ]
+}
+
+/// Whether the target's connection is reusable after a `Connection` token.
+fn reuse_after(token: &str, keep_alive: bool) -> bool {
+    if token.eq_ignore_ascii_case("close") {
+        false
+    } else if token.eq_ignore_ascii_case("keep-alive") {
+        true
+    } else {
+        keep_alive
+    }
 }
 
 /// Where a chunked body ends, found by reading the chunk framing as it streams past.
@@ -382,6 +385,18 @@ mod tests {
             &rw(),
         );
         assert!(!h.reusable);
+    }
+
+    #[test]
+    fn every_name_connection_lists_goes_even_close() {
+        // Found by the `h1_response_head` fuzz target: a header named `close` reached the
+        // client beside `Connection: close` (hyper's path removes it).
+        let (h, out) = head(
+            b"HTTP/1.1 200 OK\r\nclose: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            &rw(),
+        );
+        assert!(!h.reusable);
+        assert_eq!(out, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
     }
 
     #[test]
